@@ -1,0 +1,15 @@
+//! corral: a ZooKeeper-compatible coordination server, thread-per-core on glommio.
+//!
+//! The crate is layered as `docs/architecture.md` describes. Everything above
+//! [`server`] is sans-I/O: plain data structures and state machines that take
+//! inputs (requests, txns, ticks with `now` as a value) and return outputs
+//! (replies, txns, watch triggers). [`server`] is the glommio glue.
+
+pub mod admin;
+pub mod config;
+pub mod proto;
+pub mod sequencer;
+pub mod server;
+pub mod session;
+pub mod tree;
+pub mod watch;
