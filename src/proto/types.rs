@@ -1,0 +1,159 @@
+//! Domain newtypes: the ids and strings that flow through every layer.
+
+use bytes::Bytes;
+use std::fmt;
+
+/// A ZooKeeper transaction id: epoch in the high 32 bits, counter in the low 32.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Zxid(pub i64);
+
+impl Zxid {
+    pub const ZERO: Zxid = Zxid(0);
+
+    pub fn new(epoch: u32, counter: u32) -> Zxid {
+        Zxid(((epoch as i64) << 32) | counter as i64)
+    }
+    pub fn epoch(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    pub fn counter(self) -> u32 {
+        self.0 as u32
+    }
+    /// The zxid that follows this one in the same epoch.
+    pub fn next(self) -> Zxid {
+        Zxid(self.0 + 1)
+    }
+}
+
+impl fmt::Debug for Zxid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:x}", self.0)
+    }
+}
+
+impl fmt::Display for Zxid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:x}", self.0)
+    }
+}
+
+/// A session id; the server id sits in the top byte.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SessionId(pub i64);
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:x}", self.0)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:x}", self.0)
+    }
+}
+
+/// A client-chosen request id; negative values are reserved (see [`Xid::NOTIFICATION`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub struct Xid(pub i32);
+
+impl Xid {
+    pub const NOTIFICATION: Xid = Xid(-1);
+    pub const PING: Xid = Xid(-2);
+    pub const AUTH: Xid = Xid(-4);
+    pub const SET_WATCHES: Xid = Xid(-8);
+}
+
+/// A jute `ustring`: UTF-8 text held in a [`Bytes`] so that decoding a path
+/// or data does not copy. Always valid UTF-8.
+#[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct ZString(Bytes);
+
+impl ZString {
+    /// Wraps bytes known to be UTF-8; invalid input is replaced as Java's
+    /// decoder does (U+FFFD), which allocates only in that rare case.
+    pub fn from_utf8_lossy(bytes: Bytes) -> ZString {
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => ZString(bytes),
+            Err(_) => ZString(Bytes::from(String::from_utf8_lossy(&bytes).into_owned())),
+        }
+    }
+    pub fn from_static(s: &'static str) -> ZString {
+        ZString(Bytes::from_static(s.as_bytes()))
+    }
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor guarantees UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for ZString {
+    fn from(s: String) -> ZString {
+        ZString(Bytes::from(s))
+    }
+}
+
+impl From<&str> for ZString {
+    fn from(s: &str) -> ZString {
+        ZString(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+
+impl std::ops::Deref for ZString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for ZString {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for ZString {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for ZString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ZString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zxid_splits_epoch_and_counter() {
+        let z = Zxid::new(3, 7);
+        assert_eq!(z.0, 0x3_0000_0007);
+        assert_eq!((z.epoch(), z.counter()), (3, 7));
+        assert_eq!(z.next().counter(), 8);
+    }
+
+    #[test]
+    fn zstring_replaces_invalid_utf8_like_java() {
+        let s = ZString::from_utf8_lossy(Bytes::from_static(b"/a\xffb"));
+        assert_eq!(s.as_str(), "/a\u{fffd}b");
+    }
+}
