@@ -1,0 +1,568 @@
+//! One client connection: the handshake, frame decoding, the FIFO
+//! bookkeeping of requests in flight, and the writer that drains replies and
+//! watch events to the socket.
+//!
+//! A read is answered on the shard when the connection has nothing in
+//! flight; otherwise it follows its session's writes through the sequencer,
+//! which executes it at its place in the txn order (guarantee 2).
+
+use super::messages::{Reply, ToSequencer};
+use super::shard::Shard;
+use super::shared::ConnInfo;
+use crate::admin;
+use crate::proto::request::Request;
+use crate::proto::{
+    ConnectRequest, ConnectResponse, DecodeError, ErrorCode, OpCode, Reader, ReplyHeader, RequestHeader, Response,
+    SessionId, WatcherEvent, Writer, Zxid,
+};
+use crate::sequencer::prep::WriteRequest;
+use crate::tree::{AuthContext, acl};
+use crate::watch::{ConnId, WatchKind};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// Replies and events buffered beyond this stop the reader until the writer
+/// has drained them: a client that does not read costs bounded memory.
+const OUT_BYTES_MAX: usize = 4 << 20;
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+pub struct Conn {
+    pub id: ConnId,
+    peer: SocketAddr,
+    info: Arc<ConnInfo>,
+    session: Cell<SessionId>,
+    auth: RefCell<Arc<AuthContext>>,
+    out: RefCell<BytesMut>,
+    wake_writer: LocalSender<()>,
+    /// Requests sent to the sequencer and not yet answered, in order.
+    in_flight: RefCell<VecDeque<(i32, OpCode, Instant)>>,
+    handshake: LocalSender<Option<ConnectResponse>>,
+    /// Set when the connection must close once its output is flushed.
+    closing: Cell<bool>,
+    /// The session ended on the server side (closeSession, expiry): no
+    /// `Disconnected` report is owed.
+    session_ended: Cell<bool>,
+    dead: Cell<bool>,
+    close_reader: LocalSender<()>,
+    sent_read_only: Cell<Option<bool>>,
+}
+
+enum Flow {
+    Continue,
+    Close,
+}
+
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
+    let peer = match stream.peer_addr() {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    let max = shard.shared.config.max_client_cnxns;
+    {
+        let mut per_ip = shard.shared.conns_per_ip.lock();
+        let n = per_ip.entry(peer.ip()).or_insert(0);
+        if max > 0 && *n >= max {
+            tracing::warn!("Too many connections from {} - max is {}", peer.ip(), max);
+            return;
+        }
+        *n += 1;
+    }
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = futures_lite::io::split(stream);
+    let (wake_tx, wake_rx) = local_channel::new_bounded(1);
+    let (hs_tx, hs_rx) = local_channel::new_bounded(1);
+    let (close_tx, close_rx) = local_channel::new_bounded(1);
+    let info = Arc::new(ConnInfo::new(peer));
+    let conn = Rc::new(Conn {
+        id: shard.new_conn_id(),
+        peer,
+        info: info.clone(),
+        session: Cell::new(SessionId(0)),
+        auth: RefCell::new(Arc::new(AuthContext::for_ip(peer.ip()))),
+        out: RefCell::new(BytesMut::new()),
+        wake_writer: wake_tx,
+        in_flight: RefCell::new(VecDeque::new()),
+        handshake: hs_tx,
+        closing: Cell::new(false),
+        session_ended: Cell::new(false),
+        dead: Cell::new(false),
+        close_reader: close_tx,
+        sent_read_only: Cell::new(None),
+    });
+    shard.register(conn.clone(), info);
+    let writer = glommio::spawn_local(write_loop(conn.clone(), wr, wake_rx));
+    let reading = read_loop(&shard, &conn, rd, hs_rx);
+    futures_lite::future::or(reading, async {
+        let _ = close_rx.recv().await;
+    })
+    .await;
+
+    conn.dead.set(true);
+    let _ = conn.wake_writer.try_send(());
+    writer.await;
+    shard.unregister(conn.id);
+    {
+        let mut per_ip = shard.shared.conns_per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&peer.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&peer.ip());
+            }
+        }
+    }
+    let session = conn.session.get();
+    if session.0 != 0 && !conn.session_ended.get() {
+        shard.send(ToSequencer::Disconnected { conn: conn.id, session }).await;
+        shard.ring_sequencer();
+    }
+}
+
+async fn write_loop(conn: Rc<Conn>, mut wr: futures_lite::io::WriteHalf<TcpStream>, wake: LocalReceiver<()>) {
+    while wake.recv().await.is_some() {
+        loop {
+            let buf = conn.out.borrow_mut().split().freeze();
+            if buf.is_empty() {
+                break;
+            }
+            if wr.write_all(&buf).await.is_err() {
+                conn.dead.set(true);
+                break;
+            }
+            conn.info.sent.fetch_add(1, Relaxed);
+        }
+        if conn.dead.get() || conn.closing.get() {
+            let _ = wr.flush().await;
+            let _ = conn.close_reader.try_send(());
+            return;
+        }
+    }
+}
+
+async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>, mut rd: futures_lite::io::ReadHalf<TcpStream>, hs: LocalReceiver<Option<ConnectResponse>>) {
+    let max_frame = shard.shared.config.jute_max_buffer;
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut handshaken = false;
+    loop {
+        // Every complete frame in the buffer, then one ring for the burst.
+        while rbuf.len() >= 4 {
+            let word = u32::from_be_bytes([rbuf[0], rbuf[1], rbuf[2], rbuf[3]]);
+            if !handshaken {
+                if let Some(cmd) = admin::four_letter_word(word) {
+                    conn.answer_four_letter(shard, cmd);
+                    return;
+                }
+            }
+            let len = word as i32;
+            if len < 0 || len as usize > max_frame {
+                tracing::warn!(peer = %conn.peer, len, "closing connection: frame length out of range (jute.maxbuffer {max_frame})");
+                return;
+            }
+            let len = len as usize;
+            if rbuf.len() < 4 + len {
+                rbuf.reserve(4 + len - rbuf.len());
+                break;
+            }
+            rbuf.advance(4);
+            let frame = rbuf.split_to(len).freeze();
+            let flow = if handshaken {
+                conn.handle_frame(shard, frame).await
+            } else {
+                handshaken = true;
+                conn.handshake(shard, frame, &hs).await
+            };
+            if let Flow::Close = flow {
+                shard.ring_sequencer();
+                return;
+            }
+        }
+        shard.ring_sequencer();
+        // Backpressure: stop reading while this client's replies pile up or
+        // too many of its requests are in flight.
+        let outstanding_max = shard.shared.config.global_outstanding_limit.max(1) as usize;
+        while !conn.dead.get() && (conn.out.borrow().len() > OUT_BYTES_MAX || conn.in_flight.borrow().len() >= outstanding_max) {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        if conn.dead.get() || conn.closing.get() {
+            return;
+        }
+        let old = rbuf.len();
+        rbuf.resize(old + READ_CHUNK_BYTES.max(rbuf.capacity() - old), 0);
+        match rd.read(&mut rbuf[old..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => rbuf.truncate(old + n),
+        }
+    }
+}
+
+impl Conn {
+    fn wake(&self) {
+        let _ = self.wake_writer.try_send(());
+    }
+
+    fn write_frame(&self, f: impl FnOnce(&mut Writer)) {
+        let mut out = self.out.borrow_mut();
+        let mut w = Writer::new(&mut out);
+        let at = w.begin_frame();
+        f(&mut w);
+        w.end_frame(at);
+        drop(out);
+        self.wake();
+    }
+
+    fn write_reply(&self, shard: &Shard, xid: i32, zxid: Zxid, result: &Result<Response, ErrorCode>) {
+        let err = match result {
+            Ok(_) => 0,
+            Err(e) => e.as_i32(),
+        };
+        self.write_frame(|w| {
+            ReplyHeader { xid, zxid: zxid.0, err }.encode(w);
+            if let Ok(resp) = result {
+                resp.encode(w);
+            }
+        });
+        self.info.last_zxid.store(zxid.0, Relaxed);
+        self.info.last_response_ms.store(super::shared::now_ms(), Relaxed);
+        shard.public().stats.packets_sent.fetch_add(1, Relaxed);
+    }
+
+    pub fn send_event(&self, ev: &WatcherEvent, zxid: Zxid) {
+        self.write_frame(|w| {
+            ReplyHeader { xid: -1, zxid: zxid.0, err: 0 }.encode(w);
+            ev.encode(w);
+        });
+    }
+
+    fn answer_four_letter(&self, shard: &Shard, cmd: &'static str) {
+        let text = if shard.shared.config.four_letter_allowed(cmd) {
+            admin::execute(cmd, &shard.shared)
+        } else {
+            format!("{cmd} is not executed because it is not in the whitelist.\n")
+        };
+        self.out.borrow_mut().extend_from_slice(text.as_bytes());
+        self.closing.set(true);
+        self.wake();
+    }
+
+    async fn handshake(&self, shard: &Rc<Shard>, frame: Bytes, hs: &LocalReceiver<Option<ConnectResponse>>) -> Flow {
+        let req = match ConnectRequest::decode(&mut Reader::new(frame)) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(peer = %self.peer, "closing connection: bad handshake: {e}");
+                return Flow::Close;
+            }
+        };
+        let last_zxid = shard.shared.tree.read().last_zxid();
+        if req.last_zxid_seen > last_zxid {
+            tracing::info!(
+                peer = %self.peer,
+                "Refusing session request for client as it has seen zxid {} our last zxid is {} client must try another server",
+                req.last_zxid_seen, last_zxid
+            );
+            return Flow::Close;
+        }
+        let cfg = &shard.shared.config;
+        let timeout_ms = crate::session::negotiate_timeout(req.timeout_ms, cfg.min_session_timeout_ms as i32, cfg.max_session_timeout_ms as i32);
+        self.sent_read_only.set(req.read_only);
+        let msg = if req.session_id.0 == 0 {
+            ToSequencer::CreateSession { shard: shard.id, conn: self.id, timeout_ms, read_only: req.read_only }
+        } else {
+            ToSequencer::Reattach { shard: shard.id, conn: self.id, session: req.session_id, passwd: req.passwd.clone(), timeout_ms, read_only: req.read_only }
+        };
+        shard.send(msg).await;
+        shard.ring_sequencer();
+        let answer = hs.recv().await.flatten();
+        match answer {
+            Some(resp) => {
+                self.session.set(resp.session_id);
+                self.info.session.store(resp.session_id.0, Relaxed);
+                self.info.timeout_ms.store(resp.timeout_ms as i64, Relaxed);
+                shard.touch(resp.session_id);
+                self.write_frame(|w| resp.encode(w));
+                Flow::Continue
+            }
+            None => {
+                // Unknown or expired session, or a wrong password: ZooKeeper
+                // answers with timeout 0 and session 0, then closes.
+                let resp = ConnectResponse { protocol_version: 0, timeout_ms: 0, session_id: SessionId(0), passwd: Bytes::from_static(&[0u8; 16]), read_only: req.read_only.map(|_| false) };
+                self.write_frame(|w| resp.encode(w));
+                self.session_ended.set(true);
+                self.closing.set(true);
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn handle_frame(&self, shard: &Rc<Shard>, frame: Bytes) -> Flow {
+        let mut r = Reader::new(frame);
+        let hdr = match RequestHeader::decode(&mut r) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::info!(peer = %self.peer, "closing connection: bad request header: {e}");
+                return Flow::Close;
+            }
+        };
+        let stats = &shard.public().stats;
+        stats.packets_received.fetch_add(1, Relaxed);
+        self.info.received.fetch_add(1, Relaxed);
+        shard.touch(self.session.get());
+        let Some(op) = OpCode::from_i32(hdr.op) else {
+            tracing::debug!(peer = %self.peer, op = hdr.op, "unknown opcode");
+            self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Err(ErrorCode::Unimplemented));
+            return Flow::Continue;
+        };
+        self.info.last_cxid.store(hdr.xid as i64, Relaxed);
+        *self.info.last_op.lock() = op_abbrev(op);
+        let req = match Request::decode(op, &mut r) {
+            Ok(Some(req)) => req,
+            Ok(None) => {
+                self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Err(ErrorCode::Unimplemented));
+                return Flow::Continue;
+            }
+            Err(e) => return self.marshalling_error(shard, hdr.xid, e),
+        };
+        match req {
+            Request::Ping => {
+                self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Ok(Response::Empty));
+                Flow::Continue
+            }
+            Request::Auth { scheme, auth, .. } => self.authenticate(shard, hdr.xid, &scheme, &auth),
+            Request::Sasl { .. } => {
+                tracing::info!(peer = %self.peer, "SASL requested but this server has no SASL configured");
+                self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Err(ErrorCode::AuthFailed));
+                Flow::Continue
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(shard, hdr.xid, &sw);
+                Flow::Continue
+            }
+            req if req.is_write() || matches!(req, Request::Sync { .. }) || !self.in_flight.borrow().is_empty() => {
+                self.in_flight.borrow_mut().push_back((hdr.xid, op, Instant::now()));
+                self.info.outstanding.fetch_add(1, Relaxed);
+                stats.outstanding.fetch_add(1, Relaxed);
+                let req = WriteRequest { session: self.session.get(), cxid: hdr.xid, request: req, auth: self.auth.borrow().clone() };
+                shard.send(ToSequencer::Request { shard: shard.id, conn: self.id, xid: hdr.xid, req }).await;
+                Flow::Continue
+            }
+            req => {
+                let started = Instant::now();
+                self.execute_local(shard, hdr.xid, &req);
+                self.record_latency(shard, started);
+                Flow::Continue
+            }
+        }
+    }
+
+    fn marshalling_error(&self, shard: &Shard, xid: i32, e: DecodeError) -> Flow {
+        // ZooKeeper answers a body it cannot deserialize with MarshallingError
+        // and keeps the connection.
+        tracing::info!(peer = %self.peer, xid, "undecodable request body: {e}");
+        self.write_reply(shard, xid, self.last_zxid(shard), &Err(ErrorCode::MarshallingError));
+        Flow::Continue
+    }
+
+    fn last_zxid(&self, shard: &Shard) -> Zxid {
+        shard.shared.tree.read().last_zxid()
+    }
+
+    fn record_latency(&self, shard: &Shard, started: Instant) {
+        let us = started.elapsed().as_micros() as u64;
+        shard.public().stats.record_latency(us);
+        self.info.record_latency(us);
+    }
+
+    /// Requests answered on the shard: tree reads (when nothing is in
+    /// flight) and the ones that only touch this shard's watch registry.
+    fn execute_local(&self, shard: &Shard, xid: i32, req: &Request) {
+        let registry_result = match req {
+            Request::AddWatch { path, mode } => Some(match crate::proto::AddWatchMode::from_i32(*mode) {
+                Some(m) => {
+                    let kind = match m {
+                        crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
+                        crate::proto::AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
+                    };
+                    shard.public().watches.lock().add(self.id, path.clone(), kind);
+                    Ok(Response::Int(0))
+                }
+                None => Err(ErrorCode::BadArguments),
+            }),
+            Request::CheckWatches { path, kind } | Request::RemoveWatches { path, kind } => {
+                Some(match crate::proto::WatcherType::from_i32(*kind) {
+                    Some(t) => {
+                        let mut reg = shard.public().watches.lock();
+                        let found = if matches!(req, Request::CheckWatches { .. }) { reg.check(self.id, path, t) } else { reg.remove(self.id, path, t) };
+                        if found { Ok(Response::Empty) } else { Err(ErrorCode::NoWatcher) }
+                    }
+                    None => Err(ErrorCode::BadArguments),
+                })
+            }
+            Request::WhoAmI => Some(Ok(Response::WhoAmI(
+                self.auth
+                    .borrow()
+                    .ids
+                    .iter()
+                    .map(|id| crate::proto::ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .collect(),
+            ))),
+            _ => None,
+        };
+        if let Some(result) = registry_result {
+            let zxid = self.last_zxid(shard);
+            self.write_reply(shard, xid, zxid, &result);
+            return;
+        }
+        let auth = self.auth.borrow().clone();
+        let (outcome, zxid) = {
+            let tree = shard.shared.tree.read();
+            let outcome = crate::tree::read::execute(&tree, req, &auth, self.session.get());
+            if let Some((path, kind)) = &outcome.watch {
+                shard.public().watches.lock().add(self.id, path.clone(), *kind);
+            }
+            (outcome, tree.last_zxid())
+        };
+        // Events for every change this read could reflect were queued before
+        // the tree published it: deliver them ahead of the reply.
+        shard.drain_inbound();
+        self.write_reply(shard, xid, zxid, &outcome.result);
+    }
+
+    fn authenticate(&self, shard: &Shard, xid: i32, scheme: &str, auth: &[u8]) -> Flow {
+        let cfg = &shard.shared.config;
+        let result = match scheme {
+            "digest" => acl::authenticate_digest(auth, cfg.super_digest.as_deref()),
+            "ip" => Ok((crate::proto::Id::new("ip", &self.peer.ip().to_string()), false)),
+            _ => Err(ErrorCode::AuthFailed),
+        };
+        match result {
+            Ok((id, is_super)) => {
+                let mut ctx = (**self.auth.borrow()).clone();
+                if !ctx.ids.contains(&id) {
+                    ctx.ids.push(id);
+                }
+                ctx.is_super |= is_super;
+                *self.auth.borrow_mut() = Arc::new(ctx);
+                self.write_reply(shard, xid, self.last_zxid(shard), &Ok(Response::Empty));
+                Flow::Continue
+            }
+            Err(_) => {
+                tracing::warn!(peer = %self.peer, scheme, "authentication failed");
+                shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+                self.write_reply(shard, xid, self.last_zxid(shard), &Err(ErrorCode::AuthFailed));
+                self.closing.set(true);
+                self.wake();
+                Flow::Continue
+            }
+        }
+    }
+
+    fn set_watches(&self, shard: &Shard, xid: i32, sw: &crate::proto::request::SetWatches) {
+        let (fired, zxid) = {
+            let tree = shard.shared.tree.read();
+            let (fired, register) = crate::tree::read::set_watches(&tree, sw);
+            let mut reg = shard.public().watches.lock();
+            for (path, kind) in register {
+                reg.add(self.id, path, kind);
+            }
+            (fired, tree.last_zxid())
+        };
+        shard.drain_inbound();
+        for ev in &fired {
+            self.send_event(ev, zxid);
+        }
+        self.write_reply(shard, xid, zxid, &Ok(Response::Empty));
+    }
+
+    /// A result from the sequencer for this connection.
+    pub fn on_reply(&self, shard: &Shard, reply: Reply) {
+        match reply {
+            Reply::Done { xid, zxid, result, watch, .. } => {
+                let Some((op, started)) = self.pop_in_flight(shard, xid) else { return };
+                if let Some((path, kind)) = watch {
+                    shard.public().watches.lock().add(self.id, path, kind);
+                }
+                self.write_reply(shard, xid, zxid, &result);
+                self.record_latency(shard, started);
+                if op == OpCode::CloseSession && result.is_ok() {
+                    self.session_ended.set(true);
+                    self.closing.set(true);
+                    self.wake();
+                }
+            }
+            Reply::Local { xid, request, .. } => {
+                let Some((_, started)) = self.pop_in_flight(shard, xid) else { return };
+                self.execute_local(shard, xid, &request);
+                self.record_latency(shard, started);
+            }
+            Reply::Connected { response, .. } => {
+                let response = response.map(|mut r| {
+                    r.read_only = self.sent_read_only.get().map(|_| false);
+                    r
+                });
+                let _ = self.handshake.try_send(response);
+            }
+            Reply::Close { .. } => {
+                self.session_ended.set(true);
+                self.closing.set(true);
+                self.wake();
+            }
+        }
+    }
+
+    fn pop_in_flight(&self, shard: &Shard, xid: i32) -> Option<(OpCode, Instant)> {
+        let front = self.in_flight.borrow_mut().pop_front();
+        match front {
+            Some((x, op, started)) if x == xid => {
+                self.info.outstanding.fetch_sub(1, Relaxed);
+                shard.public().stats.outstanding.fetch_sub(1, Relaxed);
+                Some((op, started))
+            }
+            other => {
+                tracing::error!(conn = self.id, xid, expected = ?other.map(|o| o.0), "reply out of order; closing connection");
+                self.closing.set(true);
+                self.wake();
+                None
+            }
+        }
+    }
+}
+
+/// The four-letter abbreviations `cons` prints for the last operation.
+fn op_abbrev(op: OpCode) -> &'static str {
+    match op {
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => "CREA",
+        OpCode::Delete => "DELE",
+        OpCode::Exists => "EXIS",
+        OpCode::GetData => "GETD",
+        OpCode::SetData => "SETD",
+        OpCode::GetAcl => "GACL",
+        OpCode::SetAcl => "SACL",
+        OpCode::GetChildren => "GETC",
+        OpCode::GetChildren2 => "GETC",
+        OpCode::Sync => "SYNC",
+        OpCode::Ping => "PING",
+        OpCode::Check => "CHEC",
+        OpCode::Multi => "MULT",
+        OpCode::MultiRead => "MLTR",
+        OpCode::Reconfig => "RECO",
+        OpCode::CheckWatches => "CHKW",
+        OpCode::RemoveWatches => "REMW",
+        OpCode::Auth => "AUTH",
+        OpCode::SetWatches | OpCode::SetWatches2 => "SETW",
+        OpCode::Sasl => "SASL",
+        OpCode::GetEphemerals => "GETE",
+        OpCode::GetAllChildrenNumber => "GETACN",
+        OpCode::AddWatch => "ADDW",
+        OpCode::WhoAmI => "HOMI",
+        OpCode::CloseSession => "CLOS",
+        OpCode::CreateSession => "SESS",
+        _ => "NA",
+    }
+}

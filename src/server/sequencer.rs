@@ -1,0 +1,325 @@
+//! The sequencer task: the only writer of the tree. It gathers what every
+//! shard queued, preps writes into txns, passes the batch through the log
+//! seam, applies it under the tree's write lock, and routes replies and watch
+//! triggers back to the shards — triggers queued before the lock is released,
+//! so no shard can read a change whose events are not yet queued for it.
+
+use super::messages::{Batch, Reply, ShardId, ToSequencer};
+use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
+use crate::proto::request::Request;
+use crate::proto::txn::{Txn, TxnHeader};
+use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId, Zxid};
+use crate::sequencer::prep::{Prep, PrepConfig, Prepped, WriteRequest};
+use crate::session::{SessionTracker, password};
+use crate::tree::Trigger;
+use crate::watch::ConnId;
+use bytes::Bytes;
+use glommio::channels::local_channel;
+use glommio::channels::shared_channel::ConnectedSender;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+/// One unit of work in a batch, in arrival order.
+enum Step {
+    Txn { shard: ShardId, conn: Option<ConnId>, xid: i32, hdr: TxnHeader, txn: Txn, then: AfterApply },
+    Failed { shard: ShardId, conn: ConnId, xid: i32, err: ErrorCode },
+    Read { shard: ShardId, conn: ConnId, xid: i32, req: WriteRequest },
+    Local { shard: ShardId, conn: ConnId, xid: i32, req: Request },
+    Reattach { shard: ShardId, conn: ConnId, session: SessionId, passwd: Bytes, timeout_ms: i32 },
+}
+
+/// Bookkeeping a txn needs once applied.
+enum AfterApply {
+    Reply,
+    SessionCreated { timeout_ms: i32 },
+    SessionClosed { session: SessionId },
+}
+
+struct Owner {
+    shard: ShardId,
+    conn: ConnId,
+}
+
+struct Sequencer {
+    shared: Arc<Shared>,
+    prep: Prep,
+    sessions: SessionTracker,
+    owners: HashMap<SessionId, Owner>,
+    to_shards: Vec<ConnectedSender<()>>,
+    next_container_check_ms: i64,
+}
+
+pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result<()> {
+    let mut to_shards = Vec::new();
+    for tx in wiring.to_shards {
+        to_shards.push(tx.connect().await);
+    }
+    // One forwarder per shard bell funnels into a single local wakeup.
+    let (wake_tx, wake_rx) = local_channel::new_bounded::<()>(1);
+    let wake_tx = std::rc::Rc::new(wake_tx);
+    for rx in wiring.from_shards {
+        let wake_tx = wake_tx.clone();
+        glommio::spawn_local(async move {
+            let rx = rx.connect().await;
+            while rx.recv().await.is_some() {
+                let _ = wake_tx.try_send(());
+            }
+        })
+        .detach();
+    }
+    let cfg = &shared.config;
+    let last_zxid = shared.tree.read().last_zxid();
+    let now = now_ms();
+    let mut seq = Sequencer {
+        prep: Prep::new(
+            PrepConfig {
+                extended_types_enabled: cfg.extended_types_enabled,
+                eager_acl_check: cfg.eager_acl_check,
+                jute_max_buffer: cfg.jute_max_buffer,
+            },
+            last_zxid,
+        ),
+        sessions: SessionTracker::new(shared.server_id, cfg.tick_time_ms as i64, now),
+        owners: HashMap::new(),
+        to_shards,
+        next_container_check_ms: now + cfg.container_check_interval_ms as i64,
+        shared: shared.clone(),
+    };
+    loop {
+        let now = now_ms();
+        let next_deadline = seq.sessions.next_expiry_ms().unwrap_or(now + 1000).min(seq.next_container_check_ms);
+        let wait_ms = (next_deadline - now).clamp(1, 1000) as u64;
+        let _ = glommio::timer::timeout(Duration::from_millis(wait_ms), async {
+            wake_rx.recv().await;
+            Ok(())
+        })
+        .await;
+        seq.round().await;
+    }
+}
+
+impl Sequencer {
+    /// One batch: everything queued now, plus due expiries and container checks.
+    async fn round(&mut self) {
+        let now = now_ms();
+        let mut steps = Vec::new();
+        {
+            let tree = self.shared.tree.read();
+            for shard in 0..self.shared.shards.len() {
+                while let Some(msg) = self.shared.shards[shard].outbound.pop() {
+                    self.admit(&tree, msg, now, &mut steps);
+                }
+            }
+            for session in self.sessions.expired(now) {
+                tracing::info!("Expiring session {session}, timeout exceeded");
+                self.close_session(&tree, session, 0, None, now, &mut steps);
+            }
+            if now >= self.next_container_check_ms {
+                self.next_container_check_ms = now + self.shared.config.container_check_interval_ms as i64;
+                self.check_containers(&tree, now, &mut steps);
+            }
+        }
+        if steps.is_empty() {
+            return;
+        }
+        // The log seam: txns of this batch are made durable here before any
+        // is applied or acknowledged (the storage issue fills it in).
+        self.wait_for_room().await;
+        self.apply(steps, now);
+    }
+
+    fn admit(&mut self, tree: &crate::tree::DataTree, msg: ToSequencer, now: i64, steps: &mut Vec<Step>) {
+        match msg {
+            ToSequencer::Request { shard, conn, xid, req } => match &req.request {
+                Request::CloseSession => {
+                    let session = req.session;
+                    self.close_session(tree, session, xid, Some((shard, conn)), now, steps);
+                }
+                Request::Sync { .. } | Request::Exists { .. } | Request::GetData { .. } | Request::GetChildren { .. } | Request::GetChildren2 { .. } | Request::GetAcl { .. } | Request::GetEphemerals { .. } | Request::GetAllChildrenNumber { .. } | Request::MultiRead(_) => {
+                    steps.push(Step::Read { shard, conn, xid, req });
+                }
+                Request::AddWatch { .. } | Request::CheckWatches { .. } | Request::RemoveWatches { .. } | Request::WhoAmI => {
+                    steps.push(Step::Local { shard, conn, xid, req: req.request });
+                }
+                _ => match self.prep.prep(tree, &req, now) {
+                    Prepped::Txn { hdr, txn } => steps.push(Step::Txn { shard, conn: Some(conn), xid, hdr, txn, then: AfterApply::Reply }),
+                    Prepped::Failed(err) => steps.push(Step::Failed { shard, conn, xid, err }),
+                },
+            },
+            ToSequencer::CreateSession { shard, conn, timeout_ms, .. } => {
+                let session = self.sessions.next_id();
+                self.sessions.add(session, timeout_ms, now);
+                self.owners.insert(session, Owner { shard, conn });
+                match self.prep.prep_create_session(session, timeout_ms, now) {
+                    Prepped::Txn { hdr, txn } => steps.push(Step::Txn { shard, conn: Some(conn), xid: 0, hdr, txn, then: AfterApply::SessionCreated { timeout_ms } }),
+                    Prepped::Failed(err) => {
+                        tracing::error!("createSession prep failed: {err:?}");
+                        self.sessions.remove(session);
+                        self.owners.remove(&session);
+                    }
+                }
+            }
+            ToSequencer::Reattach { shard, conn, session, passwd, timeout_ms, .. } => {
+                steps.push(Step::Reattach { shard, conn, session, passwd, timeout_ms });
+            }
+            ToSequencer::Touch { sessions } => {
+                for s in sessions {
+                    self.sessions.touch(s, now);
+                }
+            }
+            ToSequencer::Disconnected { conn, session } => {
+                if self.owners.get(&session).is_some_and(|o| o.conn == conn) {
+                    self.owners.remove(&session);
+                }
+            }
+        }
+    }
+
+    fn close_session(&mut self, tree: &crate::tree::DataTree, session: SessionId, xid: i32, from: Option<(ShardId, ConnId)>, now: i64, steps: &mut Vec<Step>) {
+        self.sessions.set_closing(session);
+        match self.prep.prep_close_session(tree, session, xid, now) {
+            Prepped::Txn { hdr, txn } => {
+                let (shard, conn) = match from {
+                    Some((s, c)) => (s, Some(c)),
+                    None => (0, None),
+                };
+                steps.push(Step::Txn { shard, conn, xid, hdr, txn, then: AfterApply::SessionClosed { session } });
+            }
+            Prepped::Failed(err) => {
+                if let Some((shard, conn)) = from {
+                    steps.push(Step::Failed { shard, conn, xid, err });
+                }
+            }
+        }
+    }
+
+    /// ContainerManager: empty containers that once had children, and TTL
+    /// nodes past their TTL with no children, are deleted by the server.
+    fn check_containers(&mut self, tree: &crate::tree::DataTree, now: i64, steps: &mut Vec<Step>) {
+        let mut candidates: Vec<crate::proto::ZString> = Vec::new();
+        for path in tree.containers() {
+            if let Some(n) = tree.get(path) {
+                if n.children.is_empty() && n.cversion > 0 {
+                    candidates.push(path.clone());
+                }
+            }
+        }
+        for path in tree.ttls() {
+            if let Some(n) = tree.get(path) {
+                let ttl_ms = n.ephemeral_owner & 0x00ff_ffff_ffff;
+                if n.children.is_empty() && now - n.mtime > ttl_ms {
+                    candidates.push(path.clone());
+                }
+            }
+        }
+        let max = self.shared.config.container_max_per_minute.max(1) as usize;
+        for path in candidates.into_iter().take(max) {
+            if let Prepped::Txn { hdr, txn } = self.prep.prep_delete_container(tree, &path, now) {
+                steps.push(Step::Txn { shard: 0, conn: None, xid: 0, hdr, txn, then: AfterApply::Reply });
+            }
+        }
+    }
+
+    /// Waits until every shard can take one more batch, so that publishing
+    /// never has to wait while holding the tree's write lock.
+    async fn wait_for_room(&self) {
+        for shard in &self.shared.shards {
+            while shard.inbound.len() >= QUEUE_CAPACITY - 1 {
+                glommio::timer::sleep(Duration::from_micros(200)).await;
+            }
+        }
+    }
+
+    fn apply(&mut self, steps: Vec<Step>, now: i64) {
+        let shards = self.shared.shards.len();
+        let mut triggers: Vec<Trigger> = Vec::new();
+        let mut replies: Vec<Vec<(usize, Reply)>> = (0..shards).map(|_| Vec::new()).collect();
+        let mut tree = self.shared.tree.write();
+        for step in steps {
+            match step {
+                Step::Txn { shard, conn, xid, hdr, txn, then } => {
+                    let result = tree.apply(&hdr, &txn, &mut triggers);
+                    self.prep.applied(hdr.zxid);
+                    let at = triggers.len();
+                    match then {
+                        AfterApply::Reply => {
+                            if let Some(conn) = conn {
+                                replies[shard].push((at, Reply::Done { conn, xid, zxid: hdr.zxid, result, watch: None }));
+                            }
+                        }
+                        AfterApply::SessionCreated { timeout_ms } => {
+                            if let Some(conn) = conn {
+                                let response = ConnectResponse { protocol_version: 0, timeout_ms, session_id: hdr.session_id, passwd: Bytes::copy_from_slice(&password(hdr.session_id)), read_only: None };
+                                replies[shard].push((at, Reply::Connected { conn, response: Some(response) }));
+                            }
+                        }
+                        AfterApply::SessionClosed { session } => {
+                            self.sessions.remove(session);
+                            if let Some(conn) = conn {
+                                replies[shard].push((at, Reply::Done { conn, xid, zxid: hdr.zxid, result, watch: None }));
+                            }
+                            if let Some(owner) = self.owners.remove(&session) {
+                                if Some(owner.conn) != conn {
+                                    replies[owner.shard].push((at, Reply::Close { conn: owner.conn }));
+                                }
+                            }
+                        }
+                    }
+                }
+                Step::Failed { shard, conn, xid, err } => {
+                    replies[shard].push((triggers.len(), Reply::Done { conn, xid, zxid: tree.last_zxid(), result: Err(err), watch: None }));
+                }
+                Step::Read { shard, conn, xid, req } => {
+                    let (result, watch) = match &req.request {
+                        Request::Sync { path } => (Ok(Response::Path(path.clone())), None),
+                        other => {
+                            let o = crate::tree::read::execute(&tree, other, &req.auth, req.session);
+                            (o.result, o.watch)
+                        }
+                    };
+                    replies[shard].push((triggers.len(), Reply::Done { conn, xid, zxid: tree.last_zxid(), result, watch }));
+                }
+                Step::Local { shard, conn, xid, req } => {
+                    replies[shard].push((triggers.len(), Reply::Local { conn, xid, request: req }));
+                }
+                Step::Reattach { shard, conn, session, passwd, timeout_ms } => {
+                    let valid = passwd.as_ref() == password(session).as_slice() && self.sessions.touch(session, now);
+                    let response = if valid {
+                        if let Some(old) = self.owners.insert(session, Owner { shard, conn }) {
+                            if old.conn != conn {
+                                replies[old.shard].push((triggers.len(), Reply::Close { conn: old.conn }));
+                            }
+                        }
+                        let timeout_ms = self.sessions.get(session).map(|s| s.timeout_ms).unwrap_or(timeout_ms);
+                        Some(ConnectResponse { protocol_version: 0, timeout_ms, session_id: session, passwd: Bytes::copy_from_slice(&password(session)), read_only: None })
+                    } else {
+                        tracing::info!("Invalid session {session} for client, probably expired");
+                        None
+                    };
+                    replies[shard].push((triggers.len(), Reply::Connected { conn, response }));
+                }
+            }
+        }
+        self.shared.sessions_count.store(self.sessions.len() as u64, Relaxed);
+        // Publish: queue every shard's batch (triggers go to all shards),
+        // ring, and only then release the write lock.
+        let triggers = Arc::new(triggers);
+        for (shard, replies) in replies.into_iter().enumerate() {
+            if replies.is_empty() && triggers.is_empty() {
+                continue;
+            }
+            let batch = Batch { triggers: triggers.clone(), replies };
+            if self.shared.shards[shard].inbound.push(batch).is_err() {
+                // wait_for_room guarantees space; the sequencer is the only producer.
+                unreachable!("shard inbound queue full after wait_for_room");
+            }
+            let _ = self.to_shards[shard].try_send(());
+        }
+        drop(tree);
+    }
+}
+
+#[allow(dead_code)]
+fn unused(_: Zxid) {}

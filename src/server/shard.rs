@@ -1,0 +1,184 @@
+//! One shard: an executor's listener, its connections, and the dispatcher
+//! that delivers the sequencer's batches (watch events, replies) to them.
+
+use super::conn::{self, Conn};
+use super::messages::{Batch, Reply, ShardId, ToSequencer};
+use super::shared::{ConnInfo, Shared, ShardPublic, Wiring};
+use crate::proto::{SessionId, WatcherEvent};
+use crate::watch::ConnId;
+use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+use glommio::net::TcpListener;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Shard {
+    pub id: ShardId,
+    pub shared: Arc<Shared>,
+    pub conns: RefCell<HashMap<ConnId, Rc<Conn>>>,
+    /// Sessions with activity since the last touch report.
+    touched: RefCell<HashSet<SessionId>>,
+    to_sequencer: ConnectedSender<()>,
+    bell_pending: Cell<bool>,
+    next_conn: Cell<u64>,
+    events: RefCell<Vec<(ConnId, WatcherEvent)>>,
+}
+
+impl Shard {
+    pub fn public(&self) -> &ShardPublic {
+        &self.shared.shards[self.id]
+    }
+
+    /// Queues a message for the sequencer; waits while the queue is full
+    /// (backpressure reaches the connection's reader, which stops reading).
+    pub async fn send(&self, mut msg: ToSequencer) {
+        loop {
+            match self.public().outbound.push(msg) {
+                Ok(()) => {
+                    self.bell_pending.set(true);
+                    return;
+                }
+                Err(back) => {
+                    msg = back;
+                    self.ring_sequencer();
+                    glommio::timer::sleep(Duration::from_micros(100)).await;
+                }
+            }
+        }
+    }
+
+    /// Wakes the sequencer once for everything queued since the last ring.
+    pub fn ring_sequencer(&self) {
+        if self.bell_pending.replace(false) {
+            let _ = self.to_sequencer.try_send(());
+        }
+    }
+
+    pub fn touch(&self, session: SessionId) {
+        if session.0 != 0 {
+            self.touched.borrow_mut().insert(session);
+        }
+    }
+
+    pub fn new_conn_id(&self) -> ConnId {
+        let n = self.next_conn.get() + 1;
+        self.next_conn.set(n);
+        ((self.id as u64) << 48) | n
+    }
+
+    /// Delivers every batch the sequencer has queued for this shard. Called by
+    /// the dispatcher when the bell rings, and by a reader after it read the
+    /// tree, so that every event for a change its reply could reflect is
+    /// already queued on the connection before that reply (watch before data).
+    pub fn drain_inbound(&self) {
+        while let Some(batch) = self.public().inbound.pop() {
+            self.deliver(batch);
+        }
+    }
+
+    fn deliver(&self, batch: Batch) {
+        let mut fired = 0;
+        for (upto, reply) in batch.replies {
+            self.fire(&batch.triggers[fired..upto]);
+            fired = upto;
+            self.handle_reply(reply);
+        }
+        self.fire(&batch.triggers[fired..]);
+    }
+
+    fn fire(&self, triggers: &[crate::tree::Trigger]) {
+        if triggers.is_empty() {
+            return;
+        }
+        let mut events = self.events.borrow_mut();
+        let conns = self.conns.borrow();
+        for t in triggers {
+            self.public().watches.lock().trigger(t, &mut events);
+            for (conn_id, ev) in events.drain(..) {
+                if let Some(c) = conns.get(&conn_id) {
+                    c.send_event(&ev, t.zxid);
+                }
+            }
+        }
+    }
+
+    fn handle_reply(&self, reply: Reply) {
+        let conn_id = match &reply {
+            Reply::Done { conn, .. } | Reply::Local { conn, .. } | Reply::Connected { conn, .. } | Reply::Close { conn } => *conn,
+        };
+        let conn = self.conns.borrow().get(&conn_id).cloned();
+        match conn {
+            Some(c) => c.on_reply(self, reply),
+            None => tracing::trace!(conn = conn_id, "reply for a closed connection dropped"),
+        }
+    }
+
+    pub fn register(&self, conn: Rc<Conn>, info: Arc<ConnInfo>) {
+        self.public().conns.lock().insert(conn.id, info);
+        self.conns.borrow_mut().insert(conn.id, conn);
+    }
+
+    pub fn unregister(&self, conn_id: ConnId) {
+        self.conns.borrow_mut().remove(&conn_id);
+        self.public().conns.lock().remove(&conn_id);
+        self.public().watches.lock().remove_conn(conn_id);
+    }
+}
+
+pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Result<()> {
+    let to_sequencer = wiring.to_sequencer.connect().await;
+    let from_sequencer = wiring.from_sequencer.connect().await;
+    let shard = Rc::new(Shard {
+        id,
+        shared: shared.clone(),
+        conns: RefCell::new(HashMap::new()),
+        touched: RefCell::new(HashSet::new()),
+        to_sequencer,
+        bell_pending: Cell::new(false),
+        next_conn: Cell::new(0),
+        events: RefCell::new(Vec::new()),
+    });
+    glommio::spawn_local(dispatcher(shard.clone(), from_sequencer)).detach();
+    glommio::spawn_local(touch_reporter(shard.clone())).detach();
+
+    let ip = shared.config.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let addr = SocketAddr::new(ip, shared.config.client_port);
+    let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))?;
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let shard = shard.clone();
+                glommio::spawn_local(async move { conn::serve(shard, stream).await }).detach();
+            }
+            Err(e) => {
+                // EMFILE and friends: keep serving the connections we have.
+                tracing::warn!("accept on {addr} failed: {e}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn dispatcher(shard: Rc<Shard>, bell: ConnectedReceiver<()>) {
+    while bell.recv().await.is_some() {
+        shard.drain_inbound();
+        shard.ring_sequencer();
+    }
+}
+
+/// Reports session activity to the sequencer twice per tick, the way a
+/// learner's PING carries its session touches to the leader.
+async fn touch_reporter(shard: Rc<Shard>) {
+    let period = Duration::from_millis((shard.shared.config.tick_time_ms as u64 / 2).max(1));
+    loop {
+        glommio::timer::sleep(period).await;
+        let sessions: Vec<SessionId> = shard.touched.borrow_mut().drain().collect();
+        if !sessions.is_empty() {
+            shard.send(ToSequencer::Touch { sessions }).await;
+            shard.ring_sequencer();
+        }
+    }
+}

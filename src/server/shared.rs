@@ -1,0 +1,200 @@
+//! State every core can see: configuration, the read view of the tree, the
+//! cross-core queues, and per-shard counters that the four-letter words read.
+
+use super::messages::{Batch, ToSequencer};
+use crate::config::Config;
+use crate::tree::DataTree;
+use crate::watch::{ConnId, WatchRegistry};
+use crossbeam::queue::ArrayQueue;
+use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::{Instant, SystemTime};
+
+/// Bound on queued messages per direction per shard; at the limit the sender
+/// waits (backpressure), nothing is dropped.
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// The server's shared state.
+pub struct Shared {
+    pub config: Config,
+    pub server_id: u64,
+    /// The read view. The sequencer is the only writer and holds the write
+    /// lock only while it applies one batch (see docs/architecture.md).
+    pub tree: RwLock<DataTree>,
+    pub shards: Vec<ShardPublic>,
+    pub conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
+    pub started: Instant,
+    pub sessions_count: AtomicU64,
+}
+
+/// One shard's face to the rest of the process.
+pub struct ShardPublic {
+    /// Sequencer → this shard.
+    pub inbound: ArrayQueue<Batch>,
+    /// This shard → sequencer.
+    pub outbound: ArrayQueue<ToSequencer>,
+    pub stats: ShardStats,
+    /// This shard's watches; locked by the owning shard on every watch
+    /// registration and trigger, by four-letter words rarely.
+    pub watches: Mutex<WatchRegistry>,
+    pub conns: Mutex<HashMap<ConnId, Arc<ConnInfo>>>,
+}
+
+/// The doorbells one shard needs, created before executors start and
+/// connected inside them. (Both ends of a glommio shared channel must live on
+/// different executors: a same-executor pair was measured to never wake.)
+pub struct Wiring {
+    /// Rung by this shard when it queued work for the sequencer.
+    pub to_sequencer: SharedSender<()>,
+    /// Rung by the sequencer when it queued a batch for this shard.
+    pub from_sequencer: SharedReceiver<()>,
+}
+
+pub struct SequencerWiring {
+    pub from_shards: Vec<SharedReceiver<()>>,
+    pub to_shards: Vec<SharedSender<()>>,
+}
+
+impl Shared {
+    pub fn new(config: Config, cores: usize) -> anyhow::Result<(Shared, Vec<Wiring>, SequencerWiring)> {
+        let server_id = config.my_id.unwrap_or(0);
+        let shards = (0..cores)
+            .map(|_| ShardPublic {
+                inbound: ArrayQueue::new(QUEUE_CAPACITY),
+                outbound: ArrayQueue::new(QUEUE_CAPACITY),
+                stats: ShardStats::default(),
+                watches: Mutex::new(WatchRegistry::default()),
+                conns: Mutex::new(HashMap::new()),
+            })
+            .collect();
+        let mut from_shards = Vec::new();
+        let mut to_shards = Vec::new();
+        let mut wiring = Vec::new();
+        for _ in 0..cores {
+            let (up_tx, up_rx) = shared_channel::new_bounded(1);
+            let (down_tx, down_rx) = shared_channel::new_bounded(1);
+            from_shards.push(up_rx);
+            to_shards.push(down_tx);
+            wiring.push(Wiring { to_sequencer: up_tx, from_sequencer: down_rx });
+        }
+        let seq_wiring = SequencerWiring { from_shards, to_shards };
+        let shared = Shared {
+            config,
+            server_id,
+            tree: RwLock::new(DataTree::new()),
+            shards,
+            conns_per_ip: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            sessions_count: AtomicU64::new(0),
+        };
+        Ok((shared, wiring, seq_wiring))
+    }
+
+    pub fn outstanding_requests(&self) -> u64 {
+        self.shards.iter().map(|s| s.stats.outstanding.load(Relaxed).max(0) as u64).sum()
+    }
+}
+
+/// Wall-clock milliseconds since the epoch, for txn times (ctime/mtime).
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Counters a shard updates with relaxed atomics; summed for srvr/mntr.
+#[derive(Default)]
+pub struct ShardStats {
+    pub packets_received: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub outstanding: AtomicI64,
+    pub latency_count: AtomicU64,
+    pub latency_total_us: AtomicU64,
+    pub latency_min_us: AtomicU64,
+    pub latency_max_us: AtomicU64,
+    pub auth_failed: AtomicU64,
+}
+
+impl ShardStats {
+    pub fn record_latency(&self, us: u64) {
+        self.latency_count.fetch_add(1, Relaxed);
+        self.latency_total_us.fetch_add(us, Relaxed);
+        self.latency_max_us.fetch_max(us, Relaxed);
+        let min = self.latency_min_us.load(Relaxed);
+        if min == 0 || us < min {
+            self.latency_min_us.store(us.max(1), Relaxed);
+        }
+    }
+
+    pub fn reset(&self) {
+        for a in [&self.packets_received, &self.packets_sent, &self.latency_count, &self.latency_total_us, &self.latency_min_us, &self.latency_max_us] {
+            a.store(0, Relaxed);
+        }
+    }
+}
+
+/// What `cons` prints about one connection.
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    pub established: SystemTime,
+    pub session: AtomicI64,
+    pub timeout_ms: AtomicI64,
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub last_cxid: AtomicI64,
+    pub last_zxid: AtomicI64,
+    pub last_op: Mutex<&'static str>,
+    pub last_response_ms: AtomicI64,
+    pub last_latency_us: AtomicU64,
+    pub lat_min_us: AtomicU64,
+    pub lat_max_us: AtomicU64,
+    pub lat_total_us: AtomicU64,
+    pub lat_count: AtomicU64,
+    pub outstanding: AtomicI64,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr) -> ConnInfo {
+        ConnInfo {
+            peer,
+            established: SystemTime::now(),
+            session: AtomicI64::new(0),
+            timeout_ms: AtomicI64::new(0),
+            received: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            last_cxid: AtomicI64::new(-1),
+            last_zxid: AtomicI64::new(-1),
+            last_op: Mutex::new("NA"),
+            last_response_ms: AtomicI64::new(0),
+            last_latency_us: AtomicU64::new(0),
+            lat_min_us: AtomicU64::new(0),
+            lat_max_us: AtomicU64::new(0),
+            lat_total_us: AtomicU64::new(0),
+            lat_count: AtomicU64::new(0),
+            outstanding: AtomicI64::new(0),
+        }
+    }
+
+    pub fn record_latency(&self, us: u64) {
+        self.last_latency_us.store(us, Relaxed);
+        self.lat_count.fetch_add(1, Relaxed);
+        self.lat_total_us.fetch_add(us, Relaxed);
+        self.lat_max_us.fetch_max(us, Relaxed);
+        let min = self.lat_min_us.load(Relaxed);
+        if min == 0 || us < min {
+            self.lat_min_us.store(us.max(1), Relaxed);
+        }
+    }
+
+    pub fn reset(&self) {
+        for a in [&self.received, &self.sent, &self.lat_min_us, &self.lat_max_us, &self.lat_total_us, &self.lat_count, &self.last_latency_us] {
+            a.store(0, Relaxed);
+        }
+        self.last_cxid.store(-1, Relaxed);
+        self.last_zxid.store(-1, Relaxed);
+        *self.last_op.lock() = "NA";
+        self.last_response_ms.store(0, Relaxed);
+    }
+}
