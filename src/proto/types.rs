@@ -66,8 +66,16 @@ impl Xid {
 
 /// A jute `ustring`: UTF-8 text held in a [`Bytes`] so that decoding a path
 /// or data does not copy. Always valid UTF-8.
-#[derive(Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Default, PartialOrd, Ord)]
 pub struct ZString(Bytes);
+
+// Hashes as `str` does, so that `HashMap<ZString, _>` can be searched with a
+// `&str` (`Borrow<str>` requires equal hashes; `Bytes` hashes like `[u8]`).
+impl std::hash::Hash for ZString {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
 
 impl ZString {
     /// Wraps bytes known to be UTF-8; invalid input is replaced as Java's
@@ -149,6 +157,13 @@ mod tests {
         assert_eq!(z.0, 0x3_0000_0007);
         assert_eq!((z.epoch(), z.counter()), (3, 7));
         assert_eq!(z.next().counter(), 8);
+    }
+
+    #[test]
+    fn zstring_keyed_map_finds_borrowed_str() {
+        let mut m = std::collections::HashMap::new();
+        m.insert(ZString::from("/a/b"), 1);
+        assert_eq!(m.get("/a/b"), Some(&1));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! time in zxid order; shards read it through the server's read view. It never
 //! decides whether a write is allowed (that is the sequencer's prep step) and
 //! never does I/O. Applying returns the watch [`Trigger`]s a change fires.
+//!
+//! Semantics follow Apache ZooKeeper 3.9's `DataTree`: stats are kept in
+//! their persisted form (see [`Znode`]), ACL lists are shared through the
+//! [`AclCache`], and the root is `/` (ZooKeeper also maps it under `""`).
 
 pub mod acl;
 mod apply;
@@ -12,10 +16,13 @@ pub mod node;
 pub mod read;
 
 pub use acl::{AclCache, AuthContext};
-pub use node::Znode;
+pub use node::{NodeKind, Znode};
 
-use crate::proto::{EventType, SessionId, Stat, ZString, Zxid};
+use crate::proto::{Acl, EventType, SessionId, Stat, ZString, Zxid};
+use acl::OPEN_UNSAFE_ACL_ID;
+use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A change that may fire watches: sent by the sequencer to every shard.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +30,25 @@ pub struct Trigger {
     pub path: ZString,
     pub event: EventType,
     pub zxid: Zxid,
+    /// The ACL of the node the event is about (the parent's for
+    /// NodeChildrenChanged; the deleted node's for NodeDeleted). ZooKeeper
+    /// 3.9.2+ delivers an event only to watchers holding READ on it
+    /// (`NIOServerCnxn.process(event, znodeAcl)`).
+    pub acl: Arc<[Acl]>,
+}
+
+pub const ROOT: &str = "/";
+pub const PROC_ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA_ZOOKEEPER: &str = "/zookeeper/quota";
+pub const CONFIG_ZOOKEEPER: &str = "/zookeeper/config";
+
+/// A snapshot that cannot be turned into a tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid data tree: no parent {parent} for {path}")]
+    MissingParent { path: String, parent: String },
+    #[error("invalid data tree: path {0} is not absolute")]
+    NotAbsolute(String),
 }
 
 pub struct DataTree {
@@ -33,12 +59,147 @@ pub struct DataTree {
     containers: HashSet<ZString>,
     ttls: HashSet<ZString>,
     last_zxid: Zxid,
+    /// `zookeeper.extendedTypesEnabled`: whether `0xff..` owners mean TTL.
+    extended_types: bool,
+    /// ZooKeeper's `nodeDataSize`: path and data bytes, kept incrementally.
+    data_size: u64,
+}
+
+/// Path length as Java's `String.length()` counts it (UTF-16 code units),
+/// which is what ZooKeeper's size accounting adds up.
+fn java_len(s: &str) -> u64 {
+    if s.is_ascii() {
+        s.len() as u64
+    } else {
+        s.encode_utf16().count() as u64
+    }
+}
+
+fn node_size(path: &str, data: &[u8]) -> u64 {
+    java_len(path) + data.len() as u64
+}
+
+/// A node with ZooKeeper's all-zero `StatPersisted` (the built-in nodes).
+fn builtin_node(acl: u64, children: &[&'static str]) -> Znode {
+    Znode {
+        acl,
+        children: children.iter().map(|c| ZString::from_static(c)).collect(),
+        ..Default::default()
+    }
 }
 
 impl DataTree {
     /// A tree holding `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config` as ZooKeeper creates them.
     pub fn new() -> DataTree {
-        todo!()
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            acls: AclCache::default(),
+            ephemerals: HashMap::new(),
+            containers: HashSet::new(),
+            ttls: HashSet::new(),
+            last_zxid: Zxid::ZERO,
+            extended_types: false,
+            data_size: 0,
+        };
+        // ZooKeeper gives the first three nodes ACL id -1 (OPEN_ACL_UNSAFE,
+        // no table entry) and the config node READ_ACL_UNSAFE through
+        // setACL(.., version -1): it takes ACL id 1 and aversion -1.
+        tree.insert_builtin(ROOT, builtin_node(OPEN_UNSAFE_ACL_ID, &["zookeeper"]));
+        tree.insert_builtin(
+            PROC_ZOOKEEPER,
+            builtin_node(OPEN_UNSAFE_ACL_ID, &["quota", "config"]),
+        );
+        tree.insert_builtin(QUOTA_ZOOKEEPER, builtin_node(OPEN_UNSAFE_ACL_ID, &[]));
+        let read_unsafe = [Acl::new(crate::proto::perms::READ, "world", "anyone")];
+        let mut config = builtin_node(tree.acls.convert(&read_unsafe), &[]);
+        config.aversion = -1;
+        tree.insert_builtin(CONFIG_ZOOKEEPER, config);
+        tree.data_size = tree.full_data_size();
+        tree
+    }
+
+    fn insert_builtin(&mut self, path: &'static str, node: Znode) {
+        self.nodes.insert(ZString::from_static(path), node);
+    }
+
+    /// `approximateDataSize`: every node's path and data, with the root
+    /// counted a second time under its `""` alias as ZooKeeper's map holds it.
+    fn full_data_size(&self) -> u64 {
+        let alias = self.nodes.get(ROOT).map_or(0, |r| r.data.len() as u64);
+        alias
+            + self
+                .nodes
+                .iter()
+                .map(|(p, n)| node_size(p, &n.data))
+                .sum::<u64>()
+    }
+
+    /// Turns `zookeeper.extendedTypesEnabled` on or off (off by default, as in
+    /// ZooKeeper). Decides whether `0xff..` owners are TTL nodes; the indexes
+    /// are rebuilt, so it may be called after nodes exist.
+    pub fn set_extended_types_enabled(&mut self, enabled: bool) {
+        if self.extended_types == enabled {
+            return;
+        }
+        self.extended_types = enabled;
+        self.ephemerals.clear();
+        self.containers.clear();
+        self.ttls.clear();
+        let mut entries: Vec<(ZString, NodeKind, i64)> = Vec::new();
+        for (path, node) in self.nodes.iter_mut() {
+            node.kind = NodeKind::of(node.ephemeral_owner, enabled);
+            if node.kind != NodeKind::Persistent {
+                entries.push((path.clone(), node.kind, node.ephemeral_owner));
+            }
+        }
+        for (path, kind, owner) in entries {
+            self.index(path, kind, owner);
+        }
+    }
+
+    pub fn extended_types_enabled(&self) -> bool {
+        self.extended_types
+    }
+
+    /// Records a new node in the ephemeral / container / TTL indexes.
+    fn index(&mut self, path: ZString, kind: NodeKind, owner: i64) {
+        match kind {
+            NodeKind::Persistent => {}
+            NodeKind::Ephemeral => {
+                self.ephemerals
+                    .entry(SessionId(owner))
+                    .or_default()
+                    .insert(path);
+            }
+            NodeKind::Container => {
+                self.containers.insert(path);
+            }
+            NodeKind::Ttl => {
+                self.ttls.insert(path);
+            }
+        }
+    }
+
+    /// Removes a deleted node from the indexes.
+    fn unindex(&mut self, path: &str, kind: NodeKind, owner: i64) {
+        match kind {
+            NodeKind::Persistent => {}
+            NodeKind::Ephemeral => {
+                let session = SessionId(owner);
+                if let Some(set) = self.ephemerals.get_mut(&session) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl => {
+                self.ttls.remove(path);
+            }
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<&Znode> {
@@ -54,13 +215,30 @@ impl DataTree {
         self.acls.get(node.acl)
     }
 
+    /// The ACL table (what a snapshot writes first).
+    pub fn acl_cache(&self) -> &AclCache {
+        &self.acls
+    }
+
     /// The zxid of the last applied txn.
     pub fn last_zxid(&self) -> Zxid {
         self.last_zxid
     }
 
+    /// Sets the last applied zxid (after loading a snapshot).
+    pub fn set_last_zxid(&mut self, zxid: Zxid) {
+        self.last_zxid = zxid;
+    }
+
+    /// Number of znodes. ZooKeeper's `zk_znode_count` is one more: its map
+    /// holds the root twice (under `""` and `/`).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Every node with its path, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = (&ZString, &Znode)> {
+        self.nodes.iter()
     }
 
     pub fn ephemerals_of(&self, session: SessionId) -> Option<&HashSet<ZString>> {
@@ -71,6 +249,11 @@ impl DataTree {
         &self.ephemerals
     }
 
+    /// `zk_ephemerals_count`: ephemeral nodes over all sessions.
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(HashSet::len).sum()
+    }
+
     pub fn containers(&self) -> &HashSet<ZString> {
         &self.containers
     }
@@ -79,14 +262,202 @@ impl DataTree {
         &self.ttls
     }
 
-    /// Sum of path and data bytes, as `approximate_data_size` in mntr.
+    /// Sum of path and data bytes, as `approximate_data_size` in mntr
+    /// (ZooKeeper's cached `nodeDataSize`: the root's data counts twice as of
+    /// construction or load, then creates, deletes and setData adjust it).
     pub fn approximate_data_size(&self) -> u64 {
-        todo!()
+        self.data_size
+    }
+
+    /// `ZKDatabase.initConfigInZKDatabase`: stores the quorum config in
+    /// `/zookeeper/config` (version -1, mzxid = the config's version), as a
+    /// quorum server does at startup. Fires no watches.
+    pub fn set_config_data(&mut self, data: Bytes, config_version: i64, now_ms: i64) {
+        let Some(node) = self.nodes.get_mut(CONFIG_ZOOKEEPER) else {
+            return;
+        };
+        self.data_size =
+            (self.data_size + data.len() as u64).saturating_sub(node.data.len() as u64);
+        node.data = data;
+        node.version = -1;
+        node.mzxid = config_version;
+        node.mtime = now_ms;
+    }
+
+    /// Starts loading a snapshot: empties the tree and its ACL table. Follow
+    /// with [`AclCache`] entries via [`DataTree::load_acl`], the nodes in
+    /// snapshot order (parents first) via [`DataTree::load_node`], then
+    /// [`DataTree::finish_load`].
+    pub fn begin_load(&mut self) {
+        self.nodes.clear();
+        self.acls = AclCache::default();
+        self.ephemerals.clear();
+        self.containers.clear();
+        self.ttls.clear();
+        self.data_size = 0;
+    }
+
+    /// An ACL table entry read from a snapshot.
+    pub fn load_acl(&mut self, id: u64, acls: Vec<Acl>) {
+        self.acls.insert_with_id(id, acls);
+    }
+
+    /// A node read from a snapshot; `""` (ZooKeeper's name for the root in
+    /// snapshots) and `/` both mean the root. `children` and `kind` are
+    /// rebuilt here, whatever `node` holds.
+    pub fn load_node(&mut self, path: &str, mut node: Znode) -> Result<(), LoadError> {
+        node.children.clear();
+        node.kind = NodeKind::of(node.ephemeral_owner, self.extended_types);
+        if path.is_empty() || path == ROOT {
+            self.acls.add_usage(node.acl);
+            self.nodes.insert(ZString::from_static(ROOT), node);
+            return Ok(());
+        }
+        let Some(slash) = path.rfind('/') else {
+            return Err(LoadError::NotAbsolute(path.to_owned()));
+        };
+        let key = ZString::from(path);
+        let parent_path = if slash == 0 { ROOT } else { &path[..slash] };
+        let Some(parent) = self.nodes.get_mut(parent_path) else {
+            return Err(LoadError::MissingParent {
+                path: path.to_owned(),
+                parent: parent_path.to_owned(),
+            });
+        };
+        parent.children.insert(apply::child_name(&key, slash));
+        self.acls.add_usage(node.acl);
+        let (kind, owner) = (node.kind, node.ephemeral_owner);
+        self.nodes.insert(key.clone(), node);
+        self.index(key, kind, owner);
+        Ok(())
+    }
+
+    /// Ends a snapshot load: drops unused ACL entries and recomputes the size.
+    pub fn finish_load(&mut self, last_zxid: Zxid) {
+        self.acls.purge_unused();
+        self.data_size = self.full_data_size();
+        self.last_zxid = last_zxid;
     }
 }
 
 impl Default for DataTree {
     fn default() -> Self {
         DataTree::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::perms;
+
+    #[test]
+    fn new_tree_has_zookeepers_builtin_nodes() {
+        let t = DataTree::new();
+        assert_eq!(t.node_count(), 4);
+        let root = t.get("/").unwrap();
+        assert_eq!(t.acl(root), &Acl::open_unsafe()[..]);
+        assert_eq!(root.acl, OPEN_UNSAFE_ACL_ID);
+        assert_eq!(root.stat().num_children, 1);
+        let zk = t.get("/zookeeper").unwrap();
+        // Two children added without creates: clients see cversion -2, as
+        // `stat /zookeeper` on a ZooKeeper server shows.
+        assert_eq!(zk.stat().cversion, -2);
+        assert_eq!(zk.stat().num_children, 2);
+        assert!(t.get("/zookeeper/quota").is_some());
+        let config = t.get("/zookeeper/config").unwrap();
+        assert_eq!(config.acl, 1);
+        assert_eq!(config.aversion, -1);
+        assert_eq!(
+            t.acl(config),
+            &[Acl::new(perms::READ, "world", "anyone")][..]
+        );
+        assert_eq!(t.stat(config).czxid, 0);
+        assert_eq!(t.last_zxid(), Zxid::ZERO);
+    }
+
+    #[test]
+    fn new_tree_data_size_counts_paths_and_root_alias() {
+        let t = DataTree::new();
+        // "" + "/" + "/zookeeper" + "/zookeeper/quota" + "/zookeeper/config"
+        assert_eq!(t.approximate_data_size(), 1 + 10 + 16 + 17);
+    }
+
+    #[test]
+    fn java_len_counts_utf16_units() {
+        assert_eq!(java_len("/abc"), 4);
+        assert_eq!(java_len("/é"), 2);
+        assert_eq!(java_len("/日本"), 3);
+    }
+
+    #[test]
+    fn config_data_sets_version_minus_one_and_mzxid() {
+        let mut t = DataTree::new();
+        let before = t.approximate_data_size();
+        t.set_config_data(Bytes::from_static(b"server.1=a:1:2"), 0x1_0000_0000, 5);
+        let c = t.get(CONFIG_ZOOKEEPER).unwrap();
+        assert_eq!((c.version, c.mzxid, c.mtime), (-1, 0x1_0000_0000, 5));
+        assert_eq!(t.approximate_data_size(), before + 14);
+    }
+
+    #[test]
+    fn snapshot_load_rebuilds_children_indexes_and_acl_refs() {
+        let mut t = DataTree::new();
+        t.set_extended_types_enabled(true);
+        t.begin_load();
+        t.load_acl(1, vec![Acl::new(perms::READ, "world", "anyone")]);
+        t.load_acl(5, Acl::open_unsafe());
+        t.load_acl(9, vec![Acl::new(perms::ALL, "ip", "1.2.3.4")]);
+        let plain = |acl, owner| Znode {
+            acl,
+            ephemeral_owner: owner,
+            ..Default::default()
+        };
+        t.load_node("", plain(OPEN_UNSAFE_ACL_ID, 0)).unwrap();
+        t.load_node("/zookeeper", plain(OPEN_UNSAFE_ACL_ID, 0))
+            .unwrap();
+        t.load_node("/zookeeper/config", plain(1, 0)).unwrap();
+        t.load_node("/e", plain(5, 77)).unwrap();
+        t.load_node("/c", plain(5, node::CONTAINER_OWNER)).unwrap();
+        t.load_node("/t", plain(5, node::ttl_owner(10).unwrap()))
+            .unwrap();
+        assert!(matches!(
+            t.load_node("/x/y", plain(5, 0)),
+            Err(LoadError::MissingParent { .. })
+        ));
+        t.finish_load(Zxid(42));
+        assert_eq!(t.last_zxid(), Zxid(42));
+        assert_eq!(t.get("/").unwrap().children.len(), 4);
+        assert_eq!(t.ephemerals_of(SessionId(77)).unwrap().len(), 1);
+        assert!(t.containers().contains("/c"));
+        assert!(t.ttls().contains("/t"));
+        // Entry 9 had no user and is purged; the failed node counted nothing.
+        assert_eq!(t.acl_cache().len(), 2);
+        assert_eq!(t.acl_cache().ref_count(5), 3);
+        assert_eq!(t.acl_cache().ref_count(1), 1);
+        assert_eq!(t.approximate_data_size(), 1 + 10 + 17 + 2 + 2 + 2);
+    }
+
+    #[test]
+    fn enabling_extended_types_reclassifies_ttl_owners() {
+        let mut t = DataTree::new();
+        t.begin_load();
+        let owner = node::ttl_owner(1000).unwrap();
+        t.load_node("/", Znode::default()).unwrap();
+        t.load_node(
+            "/t",
+            Znode {
+                ephemeral_owner: owner,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        t.finish_load(Zxid(1));
+        assert!(t.ttls().is_empty());
+        assert!(t.ephemerals_of(SessionId(owner)).is_some());
+        t.set_extended_types_enabled(true);
+        assert!(t.ttls().contains("/t"));
+        assert!(t.ephemerals().is_empty());
+        assert_eq!(t.get("/t").unwrap().stat().ephemeral_owner, 0);
     }
 }
