@@ -1,0 +1,321 @@
+//! Hostile and malformed input on the client port, over raw sockets: oversized and negative
+//! frames, truncated headers and bodies, garbage handshakes, unknown opcodes, invalid paths, the
+//! per-IP connection limit, reconfig and SASL on a standalone server. After every abuse the
+//! server must still serve other clients.
+//!
+//! The expected answers are Apache ZooKeeper's (read from its sources and checked against a
+//! 3.8 server).
+
+mod common;
+
+use common::Server;
+use common::raw::{Conn, ConnectRequest, Session, Writer, err, op, req};
+
+/// jute.maxbuffer default: 0xfffff.
+const MAX_BUFFER: i32 = 0xfffff;
+
+/// Proves the server still works for a fresh client.
+fn assert_serves_others(server: &Server) {
+    let mut s = Session::connect(server.addr(), 30_000);
+    assert_eq!(s.exists("/", false).err, 0);
+    s.close();
+}
+
+fn session(server: &Server) -> Session {
+    Session::connect(server.addr(), 30_000)
+}
+
+#[test]
+fn frame_longer_than_jute_maxbuffer_closes_the_connection() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let mut bytes = (MAX_BUFFER + 1).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&[0u8; 64]);
+    s.conn.send_raw(&bytes);
+    assert!(s.conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
+
+#[test]
+fn oversized_handshake_frame_closes_the_connection() {
+    let server = Server::start();
+    let mut conn = Conn::open(server.addr());
+    conn.send_raw(&2_000_000i32.to_be_bytes());
+    assert!(conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
+
+#[test]
+fn negative_frame_length_closes_the_connection() {
+    let server = Server::start();
+    let mut s = session(&server);
+    s.conn.send_raw(&(-5i32).to_be_bytes());
+    assert!(s.conn.frames_until_closed().is_empty());
+
+    let mut conn = Conn::open(server.addr());
+    conn.send_raw(&(-7i32).to_be_bytes());
+    assert!(
+        conn.frames_until_closed().is_empty(),
+        "before the handshake too"
+    );
+    assert_serves_others(&server);
+}
+
+#[test]
+fn frame_shorter_than_a_request_header_closes_the_connection() {
+    let server = Server::start();
+    let mut s = session(&server);
+    s.conn.send_frame(b"abc");
+    assert!(s.conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
+
+/// A complete frame whose body does not decode is answered with MarshallingError (-5) by
+/// ZooKeeper (reads in FinalRequestProcessor, writes in PrepRequestProcessor); the connection
+/// and the session stay usable.
+#[test]
+fn truncated_request_body_is_a_marshalling_error_and_the_connection_survives() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let path = server.unique_path("trunc");
+    // A path length of 100 followed by 3 bytes.
+    let truncated = Writer::new().int(100).raw(b"abc").into_vec();
+    for code in [
+        op::GET_DATA,
+        op::EXISTS,
+        op::SET_DATA,
+        op::CREATE,
+        op::DELETE,
+    ] {
+        let reply = s.request(code, &truncated);
+        assert_eq!(reply.err, err::MARSHALLING_ERROR, "opcode {code}");
+    }
+    s.create(&path, b"", 0).ok();
+    assert_eq!(s.exists(&path, false).err, 0);
+    s.delete(&path, -1).ok();
+    s.close();
+    assert_serves_others(&server);
+}
+
+#[test]
+fn garbage_handshake_is_dropped_without_an_answer() {
+    let server = Server::start();
+    let mut conn = Conn::open(server.addr());
+    conn.send_frame(b"0123456789");
+    assert!(conn.frames_until_closed().is_empty());
+
+    // A handshake whose password claims 5000 bytes.
+    let mut conn = Conn::open(server.addr());
+    let body = Writer::new()
+        .int(0)
+        .long(0)
+        .int(30_000)
+        .long(0)
+        .int(5000)
+        .into_vec();
+    conn.send_frame(&body);
+    assert!(conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
+
+#[test]
+fn request_before_handshake_is_dropped() {
+    let server = Server::start();
+    let mut conn = Conn::open(server.addr());
+    let mut payload = Writer::new().int(1).int(op::EXISTS).into_vec();
+    payload.extend_from_slice(&req::path_watch("/", false));
+    conn.send_frame(&payload);
+    assert!(conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
+
+/// ZooKeeper answers an unknown opcode with Unimplemented (-6) and then closes the connection
+/// (`UnimplementedRequestProcessor`); the session survives and can be reattached.
+#[test]
+fn unknown_opcode_is_answered_unimplemented_then_the_connection_closes() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let path = server.unique_path("unknown-op");
+    s.create(&path, b"", 1).ok();
+    let xid = s.take_xid();
+    s.send(xid, 999, &[]);
+    let reply = s.reply_for(xid).expect("answered before the close");
+    assert_eq!(reply.err, err::UNIMPLEMENTED);
+    assert!(reply.body.is_empty());
+    assert!(s.conn.frames_until_closed().is_empty());
+
+    let mut again =
+        Session::connect_with(server.addr(), &ConnectRequest::reattach(&s.resp, 30_000))
+            .expect("answered");
+    assert!(again.resp.timeout_ms > 0, "the session is still valid");
+    assert_eq!(
+        again.exists(&path, false).err,
+        0,
+        "its ephemeral is still there"
+    );
+    again.close();
+    assert_serves_others(&server);
+}
+
+/// 3.9.3 forbids a stand-alone check (ZOOKEEPER-2623): Unimplemented, then close. (3.8 hangs
+/// on it, which is why 3.9 changed it.)
+#[test]
+fn standalone_check_op_is_unimplemented() {
+    if common::skip_on_zk38(
+        "standalone_check_op_is_unimplemented",
+        "3.8 never answers a stand-alone check",
+    ) {
+        return;
+    }
+    let server = Server::start();
+    let mut s = session(&server);
+    let xid = s.take_xid();
+    s.send(xid, op::CHECK, &req::check("/", -1));
+    let reply = s.reply_for(xid).expect("answered before the close");
+    assert_eq!(reply.err, err::UNIMPLEMENTED);
+    assert!(s.conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
+
+#[test]
+fn ping_is_answered_with_xid_minus_two() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let reply = s.ping();
+    assert_eq!((reply.xid, reply.err), (-2, 0));
+    assert!(reply.body.is_empty());
+    s.close();
+}
+
+/// What ZooKeeper answers for malformed paths, op by op. Writes validate in
+/// PrepRequestProcessor, but create looks up the parent first (so `/p//b` is NoNode) and delete
+/// only rejects paths without `/` or with NUL; reads do no validation at all except exists,
+/// which rejects NUL.
+#[test]
+fn invalid_paths_get_zookeepers_error_codes() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let base = server.unique_path("paths");
+    s.create(&base, b"", 0).ok();
+    const BAD: i32 = err::BAD_ARGUMENTS;
+    const NONODE: i32 = err::NO_NODE;
+    // (path suffix after base or whole path, create, setData, delete, getData, exists)
+    let cases: [(String, [i32; 5]); 9] = [
+        ("foo".to_string(), [BAD, BAD, BAD, NONODE, NONODE]),
+        (format!("{base}/"), [BAD, BAD, NONODE, NONODE, NONODE]),
+        (format!("{base}/."), [BAD, BAD, NONODE, NONODE, NONODE]),
+        (format!("{base}/.."), [BAD, BAD, NONODE, NONODE, NONODE]),
+        (format!("{base}/a\u{0}b"), [BAD, BAD, BAD, NONODE, BAD]),
+        (
+            format!("{base}/a\u{1}b"),
+            [BAD, BAD, NONODE, NONODE, NONODE],
+        ),
+        (format!("{base}//b"), [NONODE, BAD, NONODE, NONODE, NONODE]),
+        (format!("{base}/./b"), [NONODE, BAD, NONODE, NONODE, NONODE]),
+        (
+            format!("{base}/../b"),
+            [NONODE, BAD, NONODE, NONODE, NONODE],
+        ),
+    ];
+    for (path, want) in &cases {
+        let got = [
+            s.create(path, b"", 0).err,
+            s.set_data(path, b"", -1).err,
+            s.delete(path, -1).err,
+            s.get_data(path, false).err,
+            s.exists(path, false).err,
+        ];
+        assert_eq!(
+            &got, want,
+            "path {path:?}: [create, setData, delete, getData, exists]"
+        );
+    }
+    // Nothing was created by any of them.
+    let children = s.get_children(&base, false).ok();
+    assert!(children.reader().strings().is_empty());
+    s.delete(&base, -1).ok();
+    s.close();
+}
+
+#[test]
+fn sequential_create_under_a_trailing_slash_gets_a_numbered_child() {
+    // "/base/" + sequence is a valid path: ZooKeeper appends the suffix before validating.
+    let server = Server::start();
+    let mut s = session(&server);
+    let base = server.unique_path("seqslash");
+    s.create(&base, b"", 0).ok();
+    let reply = s.create(&format!("{base}/"), b"", 2).ok();
+    assert_eq!(reply.reader().string(), Some(format!("{base}/0000000000")));
+    s.delete(&format!("{base}/0000000000"), -1).ok();
+    s.delete(&base, -1).ok();
+    s.close();
+}
+
+#[test]
+fn connections_beyond_max_client_cnxns_are_closed() {
+    let Some(server) = Server::start_dedicated(
+        "connections_beyond_max_client_cnxns_are_closed",
+        &[("maxClientCnxns", "5")],
+    ) else {
+        return;
+    };
+    let mut sessions: Vec<Session> = (0..5).map(|_| session(&server)).collect();
+    for _ in 0..2 {
+        let mut extra = Conn::open(server.addr());
+        assert!(
+            extra
+                .handshake(&ConnectRequest::new_session(30_000))
+                .is_none(),
+            "the 6th connection is refused"
+        );
+    }
+    for s in sessions.iter_mut() {
+        assert_eq!(s.exists("/", false).err, 0, "the first five keep working");
+    }
+    // Freeing a slot lets a new client in.
+    let first = sessions.remove(0);
+    first.close();
+    assert_serves_others(&server);
+    for s in sessions {
+        s.close();
+    }
+}
+
+#[test]
+fn reconfig_on_standalone_is_reconfig_disabled() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let body = Writer::new()
+        .string("")
+        .string("")
+        .string("server.1=127.0.0.1:2888:3888")
+        .long(-1)
+        .into_vec();
+    let reply = s.request(op::RECONFIG, &body);
+    assert_eq!(reply.err, err::RECONFIG_DISABLED);
+    s.ping();
+    s.close();
+}
+
+/// A standalone server without SASL configured answers a SASL token with err 0 and a null
+/// token (its SASL server object is absent; `ZooKeeperServer.processSasl` swallows that).
+#[test]
+fn sasl_without_sasl_configured_answers_an_empty_token() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let reply = s.request(op::SASL, &Writer::new().bytes(b"").into_vec());
+    assert_eq!(reply.err, 0);
+    assert_eq!(reply.reader().bytes(), None, "null token");
+    s.ping();
+    s.close();
+}
+
+#[test]
+fn four_letter_word_after_the_handshake_is_just_a_bad_frame() {
+    // "ruok" read as a frame length is 0x72756f6b > jute.maxbuffer: the session's connection closes.
+    let server = Server::start();
+    let mut s = session(&server);
+    s.conn.send_raw(b"ruok");
+    assert!(s.conn.frames_until_closed().is_empty());
+    assert_serves_others(&server);
+}
