@@ -9,7 +9,11 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "corral", version, about = "A ZooKeeper-compatible coordination server")]
+#[command(
+    name = "corral",
+    version,
+    about = "A ZooKeeper-compatible coordination server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,12 +37,18 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config, config_positional, overrides } => {
+        Command::Serve {
+            config,
+            config_positional,
+            overrides,
+        } => {
             let path = config.or(config_positional);
             let loaded = match Config::load(path.as_deref(), &overrides) {
                 Ok(l) => l,

@@ -11,10 +11,15 @@ use std::sync::atomic::Ordering::Relaxed;
 
 /// The ZooKeeper release corral speaks for. `built on` uses the
 /// `MM/dd/yyyy HH:mm GMT` form that go-zookeeper's `srvr` parser expects.
-pub const ZK_VERSION: &str = concat!("3.9.3-corral-", env!("CARGO_PKG_VERSION"), ", built on 01/01/2026 00:00 GMT");
+pub const ZK_VERSION: &str = concat!(
+    "3.9.3-corral-",
+    env!("CARGO_PKG_VERSION"),
+    ", built on 01/01/2026 00:00 GMT"
+);
 
 const WORDS: [&str; 18] = [
-    "ruok", "srvr", "stat", "conf", "envi", "mntr", "cons", "crst", "srst", "wchs", "wchc", "wchp", "dump", "dirs", "isro", "gtmk", "stmk", "hash",
+    "ruok", "srvr", "stat", "conf", "envi", "mntr", "cons", "crst", "srst", "wchs", "wchc", "wchp",
+    "dump", "dirs", "isro", "gtmk", "stmk", "hash",
 ];
 
 /// The command a connection's first four bytes name, if any.
@@ -29,7 +34,10 @@ pub fn execute(cmd: &str, shared: &Shared) -> String {
         "ruok" => "imok".to_string(),
         "srvr" => server_stats(shared),
         "stat" => stat(shared),
-        "conf" => shared.config.render_conf(dir_size(&shared.config.data_dir), dir_size(&shared.config.data_log_dir)),
+        "conf" => shared.config.render_conf(
+            dir_size(&shared.config.data_dir),
+            dir_size(&shared.config.data_log_dir),
+        ),
         "envi" => environment(),
         "mntr" => monitor(shared),
         "cons" => connections(shared, true),
@@ -51,7 +59,11 @@ pub fn execute(cmd: &str, shared: &Shared) -> String {
         "wchc" => watches_by_session(shared),
         "wchp" => watches_by_path(shared),
         "dump" => dump(shared),
-        "dirs" => format!("datadir_size: {}\nlogdir_size: {}\n", dir_size(&shared.config.data_dir), dir_size(&shared.config.data_log_dir)),
+        "dirs" => format!(
+            "datadir_size: {}\nlogdir_size: {}\n",
+            dir_size(&shared.config.data_dir),
+            dir_size(&shared.config.data_log_dir)
+        ),
         "isro" => "rw".to_string(),
         "gtmk" => "0\n".to_string(),
         "stmk" => "0\n".to_string(),
@@ -72,7 +84,16 @@ struct Totals {
 }
 
 fn totals(shared: &Shared) -> Totals {
-    let mut t = Totals { received: 0, sent: 0, outstanding: shared.outstanding_requests(), lat_min_us: 0, lat_max_us: 0, lat_total_us: 0, lat_count: 0, connections: 0 };
+    let mut t = Totals {
+        received: 0,
+        sent: 0,
+        outstanding: shared.outstanding_requests(),
+        lat_min_us: 0,
+        lat_max_us: 0,
+        lat_total_us: 0,
+        lat_count: 0,
+        connections: 0,
+    };
     for s in &shared.shards {
         let st = &s.stats;
         t.received += st.packets_received.load(Relaxed);
@@ -91,13 +112,26 @@ fn totals(shared: &Shared) -> Totals {
 
 /// Java prints doubles as `0.0`, `1.5`, `0.3333333333333333`.
 fn java_double(v: f64) -> String {
-    if v.fract() == 0.0 { format!("{v:.1}") } else { format!("{v}") }
+    if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// ZooKeeper reports latencies in milliseconds.
 fn latency_line(t: &Totals) -> String {
-    let avg_ms = if t.lat_count == 0 { 0.0 } else { t.lat_total_us as f64 / t.lat_count as f64 / 1000.0 };
-    format!("Latency min/avg/max: {}/{}/{}\n", t.lat_min_us / 1000, java_double((avg_ms * 10000.0).round() / 10000.0), t.lat_max_us / 1000)
+    let avg_ms = if t.lat_count == 0 {
+        0.0
+    } else {
+        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
+    };
+    format!(
+        "Latency min/avg/max: {}/{}/{}\n",
+        t.lat_min_us / 1000,
+        java_double((avg_ms * 10000.0).round() / 10000.0),
+        t.lat_max_us / 1000
+    )
 }
 
 fn server_stats(shared: &Shared) -> String {
@@ -113,7 +147,7 @@ fn server_stats(shared: &Shared) -> String {
         t.connections,
         t.outstanding,
         tree.last_zxid().0,
-        tree.node_count()
+        zk_node_count(&tree)
     );
     out
 }
@@ -132,11 +166,27 @@ fn connections(shared: &Shared, full: bool) -> String {
     let mut out = String::new();
     for s in &shared.shards {
         for c in s.conns.lock().values() {
-            let _ = write!(out, " /{}:{}[1](queued={},recved={},sent={}", c.peer.ip(), c.peer.port(), c.outstanding.load(Relaxed).max(0), c.received.load(Relaxed), c.sent.load(Relaxed));
+            let _ = write!(
+                out,
+                " /{}:{}[1](queued={},recved={},sent={}",
+                c.peer.ip(),
+                c.peer.port(),
+                c.outstanding.load(Relaxed).max(0),
+                c.received.load(Relaxed),
+                c.sent.load(Relaxed)
+            );
             if full {
-                let est = c.established.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                let est = c
+                    .established
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
                 let count = c.lat_count.load(Relaxed);
-                let avg = if count == 0 { 0 } else { c.lat_total_us.load(Relaxed) / count / 1000 };
+                let avg = if count == 0 {
+                    0
+                } else {
+                    c.lat_total_us.load(Relaxed) / count / 1000
+                };
                 let session = c.session.load(Relaxed);
                 if session != 0 {
                     let _ = write!(
@@ -167,7 +217,9 @@ fn connections(shared: &Shared, full: bool) -> String {
 
 fn environment() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
     let user = std::env::var("USER").unwrap_or_default();
     let home = std::env::var("HOME").unwrap_or_default();
     let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -183,25 +235,41 @@ fn monitor(shared: &Shared) -> String {
     let t = totals(shared);
     let tree = shared.tree.read();
     let (watches, ephemerals) = {
-        let w: usize = shared.shards.iter().map(|s| s.watches.lock().watch_count()).sum();
-        let e: usize = tree.ephemerals().values().map(|s| s.len()).sum();
+        let w: usize = shared
+            .shards
+            .iter()
+            .map(|s| s.watches.lock().watch_count())
+            .sum();
+        let e = tree.ephemerals_count();
         (w, e)
     };
-    let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0);
     let max_fds = {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: getrlimit writes into the struct we own.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
         lim.rlim_cur
     };
-    let avg_ms = if t.lat_count == 0 { 0.0 } else { t.lat_total_us as f64 / t.lat_count as f64 / 1000.0 };
+    let avg_ms = if t.lat_count == 0 {
+        0.0
+    } else {
+        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
+    };
     let mut out = String::new();
     let mut kv = |k: &str, v: String| {
         let _ = writeln!(out, "zk_{k}\t{v}");
     };
     kv("version", ZK_VERSION.to_string());
     kv("server_state", "standalone".into());
-    kv("avg_latency", java_double((avg_ms * 10000.0).round() / 10000.0));
+    kv(
+        "avg_latency",
+        java_double((avg_ms * 10000.0).round() / 10000.0),
+    );
     kv("max_latency", (t.lat_max_us / 1000).to_string());
     kv("min_latency", (t.lat_min_us / 1000).to_string());
     kv("packets_received", t.received.to_string());
@@ -209,24 +277,44 @@ fn monitor(shared: &Shared) -> String {
     kv("num_alive_connections", t.connections.to_string());
     kv("outstanding_requests", t.outstanding.to_string());
     kv("uptime", shared.started.elapsed().as_millis().to_string());
-    kv("znode_count", tree.node_count().to_string());
+    kv("znode_count", zk_node_count(&tree).to_string());
     kv("watch_count", watches.to_string());
     kv("ephemerals_count", ephemerals.to_string());
-    kv("approximate_data_size", tree.approximate_data_size().to_string());
+    kv(
+        "approximate_data_size",
+        tree.approximate_data_size().to_string(),
+    );
     kv("open_file_descriptor_count", fds.to_string());
     kv("max_file_descriptor_count", max_fds.to_string());
-    kv("global_sessions", shared.sessions_count.load(Relaxed).to_string());
+    kv(
+        "global_sessions",
+        shared.sessions_count.load(Relaxed).to_string(),
+    );
     kv("local_sessions", "0".into());
     kv("connection_drop_probability", "0.0".into());
     kv("outstanding_tls_handshake", "0".into());
-    let auth_failed: u64 = shared.shards.iter().map(|s| s.stats.auth_failed.load(Relaxed)).sum();
+    let auth_failed: u64 = shared
+        .shards
+        .iter()
+        .map(|s| s.stats.auth_failed.load(Relaxed))
+        .sum();
     kv("auth_failed_count", auth_failed.to_string());
     kv("quorum_size", "1".into());
     out
 }
 
+/// ZooKeeper's DataTree stores the root twice (under "" and "/"), so its
+/// node count is one more than the number of znodes; tools compare it.
+fn zk_node_count(tree: &crate::tree::DataTree) -> usize {
+    tree.node_count() + 1
+}
+
 fn session_of(shared: &Shared, conn: crate::watch::ConnId) -> i64 {
-    shared.shards.iter().find_map(|s| s.conns.lock().get(&conn).map(|c| c.session.load(Relaxed))).unwrap_or(0)
+    shared
+        .shards
+        .iter()
+        .find_map(|s| s.conns.lock().get(&conn).map(|c| c.session.load(Relaxed)))
+        .unwrap_or(0)
 }
 
 fn watch_summary(shared: &Shared) -> String {
@@ -270,8 +358,15 @@ fn watches_by_path(shared: &Shared) -> String {
 
 fn dump(shared: &Shared) -> String {
     let tree = shared.tree.read();
-    let mut out = format!("SessionTracker dump:\nGlobal Sessions({}):\n", shared.sessions_count.load(Relaxed));
-    let _ = writeln!(out, "ephemeral nodes dump:\nSessions with Ephemerals ({}):", tree.ephemerals().len());
+    let mut out = format!(
+        "SessionTracker dump:\nGlobal Sessions({}):\n",
+        shared.sessions_count.load(Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
+        tree.ephemerals().len()
+    );
     let mut sessions: Vec<_> = tree.ephemerals().iter().collect();
     sessions.sort_by_key(|(id, _)| id.0);
     for (id, paths) in sessions {
@@ -311,14 +406,21 @@ mod tests {
     fn four_letter_words_are_recognised_by_their_bytes() {
         assert_eq!(four_letter_word(u32::from_be_bytes(*b"ruok")), Some("ruok"));
         assert_eq!(four_letter_word(u32::from_be_bytes(*b"mntr")), Some("mntr"));
-        assert_eq!(four_letter_word(44), None, "a 44-byte handshake length is not a word");
+        assert_eq!(
+            four_letter_word(44),
+            None,
+            "a 44-byte handshake length is not a word"
+        );
     }
 
     #[test]
     fn version_line_matches_go_zookeeper_srvr_regex_shape() {
         let (ver, built) = ZK_VERSION.split_once(", built on ").unwrap();
         assert!(ver.starts_with("3.9."));
-        assert!(ver.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+        assert!(
+            ver.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        );
         let b = built.as_bytes();
         assert_eq!((b[2], b[5], b[10], b[13]), (b'/', b'/', b' ', b':'));
     }

@@ -10,10 +10,11 @@ use super::messages::{Reply, ToSequencer};
 use super::shard::Shard;
 use super::shared::ConnInfo;
 use crate::admin;
+use crate::proto::perms;
 use crate::proto::request::Request;
 use crate::proto::{
-    ConnectRequest, ConnectResponse, DecodeError, ErrorCode, OpCode, Reader, ReplyHeader, RequestHeader, Response,
-    SessionId, WatcherEvent, Writer, Zxid,
+    ConnectRequest, ConnectResponse, DecodeError, ErrorCode, OpCode, Reader, ReplyHeader,
+    RequestHeader, Response, SessionId, WatcherEvent, Writer, Zxid,
 };
 use crate::sequencer::prep::WriteRequest;
 use crate::tree::{AuthContext, acl};
@@ -121,12 +122,21 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
     let session = conn.session.get();
     if session.0 != 0 && !conn.session_ended.get() {
-        shard.send(ToSequencer::Disconnected { conn: conn.id, session }).await;
+        shard
+            .send(ToSequencer::Disconnected {
+                conn: conn.id,
+                session,
+            })
+            .await;
         shard.ring_sequencer();
     }
 }
 
-async fn write_loop(conn: Rc<Conn>, mut wr: futures_lite::io::WriteHalf<TcpStream>, wake: LocalReceiver<()>) {
+async fn write_loop(
+    conn: Rc<Conn>,
+    mut wr: futures_lite::io::WriteHalf<TcpStream>,
+    wake: LocalReceiver<()>,
+) {
     while wake.recv().await.is_some() {
         loop {
             let buf = conn.out.borrow_mut().split().freeze();
@@ -147,7 +157,12 @@ async fn write_loop(conn: Rc<Conn>, mut wr: futures_lite::io::WriteHalf<TcpStrea
     }
 }
 
-async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>, mut rd: futures_lite::io::ReadHalf<TcpStream>, hs: LocalReceiver<Option<ConnectResponse>>) {
+async fn read_loop(
+    shard: &Rc<Shard>,
+    conn: &Rc<Conn>,
+    mut rd: futures_lite::io::ReadHalf<TcpStream>,
+    hs: LocalReceiver<Option<ConnectResponse>>,
+) {
     let max_frame = shard.shared.config.jute_max_buffer;
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut handshaken = false;
@@ -188,7 +203,10 @@ async fn read_loop(shard: &Rc<Shard>, conn: &Rc<Conn>, mut rd: futures_lite::io:
         // Backpressure: stop reading while this client's replies pile up or
         // too many of its requests are in flight.
         let outstanding_max = shard.shared.config.global_outstanding_limit.max(1) as usize;
-        while !conn.dead.get() && (conn.out.borrow().len() > OUT_BYTES_MAX || conn.in_flight.borrow().len() >= outstanding_max) {
+        while !conn.dead.get()
+            && (conn.out.borrow().len() > OUT_BYTES_MAX
+                || conn.in_flight.borrow().len() >= outstanding_max)
+        {
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
         if conn.dead.get() || conn.closing.get() {
@@ -218,25 +236,49 @@ impl Conn {
         self.wake();
     }
 
-    fn write_reply(&self, shard: &Shard, xid: i32, zxid: Zxid, result: &Result<Response, ErrorCode>) {
+    fn write_reply(
+        &self,
+        shard: &Shard,
+        xid: i32,
+        zxid: Zxid,
+        result: &Result<Response, ErrorCode>,
+    ) {
         let err = match result {
             Ok(_) => 0,
             Err(e) => e.as_i32(),
         };
         self.write_frame(|w| {
-            ReplyHeader { xid, zxid: zxid.0, err }.encode(w);
+            ReplyHeader {
+                xid,
+                zxid: zxid.0,
+                err,
+            }
+            .encode(w);
             if let Ok(resp) = result {
                 resp.encode(w);
             }
         });
         self.info.last_zxid.store(zxid.0, Relaxed);
-        self.info.last_response_ms.store(super::shared::now_ms(), Relaxed);
+        self.info
+            .last_response_ms
+            .store(super::shared::now_ms(), Relaxed);
         shard.public().stats.packets_sent.fetch_add(1, Relaxed);
+    }
+
+    /// ZooKeeper 3.9.2+ delivers an event only to a connection that may read
+    /// the node (the parent, for NodeChildrenChanged): events must not leak data.
+    pub fn may_read(&self, node_acl: &[crate::proto::Acl]) -> bool {
+        acl::check(node_acl, perms::READ, &self.auth.borrow()).is_ok()
     }
 
     pub fn send_event(&self, ev: &WatcherEvent, zxid: Zxid) {
         self.write_frame(|w| {
-            ReplyHeader { xid: -1, zxid: zxid.0, err: 0 }.encode(w);
+            ReplyHeader {
+                xid: -1,
+                zxid: zxid.0,
+                err: 0,
+            }
+            .encode(w);
             ev.encode(w);
         });
     }
@@ -252,7 +294,12 @@ impl Conn {
         self.wake();
     }
 
-    async fn handshake(&self, shard: &Rc<Shard>, frame: Bytes, hs: &LocalReceiver<Option<ConnectResponse>>) -> Flow {
+    async fn handshake(
+        &self,
+        shard: &Rc<Shard>,
+        frame: Bytes,
+        hs: &LocalReceiver<Option<ConnectResponse>>,
+    ) -> Flow {
         let req = match ConnectRequest::decode(&mut Reader::new(frame)) {
             Ok(r) => r,
             Err(e) => {
@@ -270,12 +317,28 @@ impl Conn {
             return Flow::Close;
         }
         let cfg = &shard.shared.config;
-        let timeout_ms = crate::session::negotiate_timeout(req.timeout_ms, cfg.min_session_timeout_ms as i32, cfg.max_session_timeout_ms as i32);
+        let timeout_ms = crate::session::negotiate_timeout(
+            req.timeout_ms,
+            cfg.min_session_timeout_ms as i32,
+            cfg.max_session_timeout_ms as i32,
+        );
         self.sent_read_only.set(req.read_only);
         let msg = if req.session_id.0 == 0 {
-            ToSequencer::CreateSession { shard: shard.id, conn: self.id, timeout_ms, read_only: req.read_only }
+            ToSequencer::CreateSession {
+                shard: shard.id,
+                conn: self.id,
+                timeout_ms,
+                read_only: req.read_only,
+            }
         } else {
-            ToSequencer::Reattach { shard: shard.id, conn: self.id, session: req.session_id, passwd: req.passwd.clone(), timeout_ms, read_only: req.read_only }
+            ToSequencer::Reattach {
+                shard: shard.id,
+                conn: self.id,
+                session: req.session_id,
+                passwd: req.passwd.clone(),
+                timeout_ms,
+                read_only: req.read_only,
+            }
         };
         shard.send(msg).await;
         shard.ring_sequencer();
@@ -292,7 +355,13 @@ impl Conn {
             None => {
                 // Unknown or expired session, or a wrong password: ZooKeeper
                 // answers with timeout 0 and session 0, then closes.
-                let resp = ConnectResponse { protocol_version: 0, timeout_ms: 0, session_id: SessionId(0), passwd: Bytes::from_static(&[0u8; 16]), read_only: req.read_only.map(|_| false) };
+                let resp = ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: SessionId(0),
+                    passwd: Bytes::from_static(&[0u8; 16]),
+                    read_only: req.read_only.map(|_| false),
+                };
                 self.write_frame(|w| resp.encode(w));
                 self.session_ended.set(true);
                 self.closing.set(true);
@@ -316,7 +385,12 @@ impl Conn {
         shard.touch(self.session.get());
         let Some(op) = OpCode::from_i32(hdr.op) else {
             tracing::debug!(peer = %self.peer, op = hdr.op, "unknown opcode");
-            self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Err(ErrorCode::Unimplemented));
+            self.write_reply(
+                shard,
+                hdr.xid,
+                self.last_zxid(shard),
+                &Err(ErrorCode::Unimplemented),
+            );
             return Flow::Continue;
         };
         self.info.last_cxid.store(hdr.xid as i64, Relaxed);
@@ -324,7 +398,12 @@ impl Conn {
         let req = match Request::decode(op, &mut r) {
             Ok(Some(req)) => req,
             Ok(None) => {
-                self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Err(ErrorCode::Unimplemented));
+                self.write_reply(
+                    shard,
+                    hdr.xid,
+                    self.last_zxid(shard),
+                    &Err(ErrorCode::Unimplemented),
+                );
                 return Flow::Continue;
             }
             Err(e) => return self.marshalling_error(shard, hdr.xid, e),
@@ -337,19 +416,41 @@ impl Conn {
             Request::Auth { scheme, auth, .. } => self.authenticate(shard, hdr.xid, &scheme, &auth),
             Request::Sasl { .. } => {
                 tracing::info!(peer = %self.peer, "SASL requested but this server has no SASL configured");
-                self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Err(ErrorCode::AuthFailed));
+                self.write_reply(
+                    shard,
+                    hdr.xid,
+                    self.last_zxid(shard),
+                    &Err(ErrorCode::AuthFailed),
+                );
                 Flow::Continue
             }
             Request::SetWatches(sw) => {
                 self.set_watches(shard, hdr.xid, &sw);
                 Flow::Continue
             }
-            req if req.is_write() || matches!(req, Request::Sync { .. }) || !self.in_flight.borrow().is_empty() => {
-                self.in_flight.borrow_mut().push_back((hdr.xid, op, Instant::now()));
+            req if req.is_write()
+                || matches!(req, Request::Sync { .. })
+                || !self.in_flight.borrow().is_empty() =>
+            {
+                self.in_flight
+                    .borrow_mut()
+                    .push_back((hdr.xid, op, Instant::now()));
                 self.info.outstanding.fetch_add(1, Relaxed);
                 stats.outstanding.fetch_add(1, Relaxed);
-                let req = WriteRequest { session: self.session.get(), cxid: hdr.xid, request: req, auth: self.auth.borrow().clone() };
-                shard.send(ToSequencer::Request { shard: shard.id, conn: self.id, xid: hdr.xid, req }).await;
+                let req = WriteRequest {
+                    session: self.session.get(),
+                    cxid: hdr.xid,
+                    request: req,
+                    auth: self.auth.borrow().clone(),
+                };
+                shard
+                    .send(ToSequencer::Request {
+                        shard: shard.id,
+                        conn: self.id,
+                        xid: hdr.xid,
+                        req,
+                    })
+                    .await;
                 Flow::Continue
             }
             req => {
@@ -365,7 +466,12 @@ impl Conn {
         // ZooKeeper answers a body it cannot deserialize with MarshallingError
         // and keeps the connection.
         tracing::info!(peer = %self.peer, xid, "undecodable request body: {e}");
-        self.write_reply(shard, xid, self.last_zxid(shard), &Err(ErrorCode::MarshallingError));
+        self.write_reply(
+            shard,
+            xid,
+            self.last_zxid(shard),
+            &Err(ErrorCode::MarshallingError),
+        );
         Flow::Continue
     }
 
@@ -383,23 +489,39 @@ impl Conn {
     /// flight) and the ones that only touch this shard's watch registry.
     fn execute_local(&self, shard: &Shard, xid: i32, req: &Request) {
         let registry_result = match req {
-            Request::AddWatch { path, mode } => Some(match crate::proto::AddWatchMode::from_i32(*mode) {
-                Some(m) => {
-                    let kind = match m {
-                        crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
-                        crate::proto::AddWatchMode::PersistentRecursive => WatchKind::PersistentRecursive,
-                    };
-                    shard.public().watches.lock().add(self.id, path.clone(), kind);
-                    Ok(Response::Int(0))
-                }
-                None => Err(ErrorCode::BadArguments),
-            }),
+            Request::AddWatch { path, mode } => {
+                Some(match crate::proto::AddWatchMode::from_i32(*mode) {
+                    Some(m) => {
+                        let kind = match m {
+                            crate::proto::AddWatchMode::Persistent => WatchKind::Persistent,
+                            crate::proto::AddWatchMode::PersistentRecursive => {
+                                WatchKind::PersistentRecursive
+                            }
+                        };
+                        shard
+                            .public()
+                            .watches
+                            .lock()
+                            .add(self.id, path.clone(), kind);
+                        Ok(Response::Int(0))
+                    }
+                    None => Err(ErrorCode::BadArguments),
+                })
+            }
             Request::CheckWatches { path, kind } | Request::RemoveWatches { path, kind } => {
                 Some(match crate::proto::WatcherType::from_i32(*kind) {
                     Some(t) => {
                         let mut reg = shard.public().watches.lock();
-                        let found = if matches!(req, Request::CheckWatches { .. }) { reg.check(self.id, path, t) } else { reg.remove(self.id, path, t) };
-                        if found { Ok(Response::Empty) } else { Err(ErrorCode::NoWatcher) }
+                        let found = if matches!(req, Request::CheckWatches { .. }) {
+                            reg.check(self.id, path, t)
+                        } else {
+                            reg.remove(self.id, path, t)
+                        };
+                        if found {
+                            Ok(Response::Empty)
+                        } else {
+                            Err(ErrorCode::NoWatcher)
+                        }
                     }
                     None => Err(ErrorCode::BadArguments),
                 })
@@ -409,7 +531,10 @@ impl Conn {
                     .borrow()
                     .ids
                     .iter()
-                    .map(|id| crate::proto::ClientInfo { auth_scheme: id.scheme.clone(), user: id.id.clone() })
+                    .map(|id| crate::proto::ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: id.id.clone(),
+                    })
                     .collect(),
             ))),
             _ => None,
@@ -423,8 +548,12 @@ impl Conn {
         let (outcome, zxid) = {
             let tree = shard.shared.tree.read();
             let outcome = crate::tree::read::execute(&tree, req, &auth, self.session.get());
-            if let Some((path, kind)) = &outcome.watch {
-                shard.public().watches.lock().add(self.id, path.clone(), *kind);
+            let mut watches = outcome.watches().peekable();
+            if watches.peek().is_some() {
+                let mut reg = shard.public().watches.lock();
+                for (path, kind) in watches {
+                    reg.add(self.id, path.clone(), *kind);
+                }
             }
             (outcome, tree.last_zxid())
         };
@@ -436,18 +565,17 @@ impl Conn {
 
     fn authenticate(&self, shard: &Shard, xid: i32, scheme: &str, auth: &[u8]) -> Flow {
         let cfg = &shard.shared.config;
+        let mut ctx = (**self.auth.borrow()).clone();
         let result = match scheme {
-            "digest" => acl::authenticate_digest(auth, cfg.super_digest.as_deref()),
-            "ip" => Ok((crate::proto::Id::new("ip", &self.peer.ip().to_string()), false)),
+            "digest" => ctx
+                .add_digest_auth(auth, cfg.super_digest.as_deref())
+                .map(|_| ()),
+            // The ip provider authenticates from the socket, whatever the bytes say.
+            "ip" => Ok(()),
             _ => Err(ErrorCode::AuthFailed),
         };
         match result {
-            Ok((id, is_super)) => {
-                let mut ctx = (**self.auth.borrow()).clone();
-                if !ctx.ids.contains(&id) {
-                    ctx.ids.push(id);
-                }
-                ctx.is_super |= is_super;
+            Ok(()) => {
                 *self.auth.borrow_mut() = Arc::new(ctx);
                 self.write_reply(shard, xid, self.last_zxid(shard), &Ok(Response::Empty));
                 Flow::Continue
@@ -455,7 +583,12 @@ impl Conn {
             Err(_) => {
                 tracing::warn!(peer = %self.peer, scheme, "authentication failed");
                 shard.public().stats.auth_failed.fetch_add(1, Relaxed);
-                self.write_reply(shard, xid, self.last_zxid(shard), &Err(ErrorCode::AuthFailed));
+                self.write_reply(
+                    shard,
+                    xid,
+                    self.last_zxid(shard),
+                    &Err(ErrorCode::AuthFailed),
+                );
                 self.closing.set(true);
                 self.wake();
                 Flow::Continue
@@ -483,10 +616,21 @@ impl Conn {
     /// A result from the sequencer for this connection.
     pub fn on_reply(&self, shard: &Shard, reply: Reply) {
         match reply {
-            Reply::Done { xid, zxid, result, watch, .. } => {
-                let Some((op, started)) = self.pop_in_flight(shard, xid) else { return };
-                if let Some((path, kind)) = watch {
-                    shard.public().watches.lock().add(self.id, path, kind);
+            Reply::Done {
+                xid,
+                zxid,
+                result,
+                watches,
+                ..
+            } => {
+                let Some((op, started)) = self.pop_in_flight(shard, xid) else {
+                    return;
+                };
+                if !watches.is_empty() {
+                    let mut reg = shard.public().watches.lock();
+                    for (path, kind) in watches {
+                        reg.add(self.id, path, kind);
+                    }
                 }
                 self.write_reply(shard, xid, zxid, &result);
                 self.record_latency(shard, started);
@@ -497,7 +641,9 @@ impl Conn {
                 }
             }
             Reply::Local { xid, request, .. } => {
-                let Some((_, started)) = self.pop_in_flight(shard, xid) else { return };
+                let Some((_, started)) = self.pop_in_flight(shard, xid) else {
+                    return;
+                };
                 self.execute_local(shard, xid, &request);
                 self.record_latency(shard, started);
             }

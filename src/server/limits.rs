@@ -5,10 +5,16 @@
 use anyhow::bail;
 
 pub fn ensure_memlock(needed_bytes: usize) -> anyhow::Result<()> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit writes into the struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
-        bail!("getrlimit(RLIMIT_MEMLOCK) failed: {}", std::io::Error::last_os_error());
+        bail!(
+            "getrlimit(RLIMIT_MEMLOCK) failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
     let needed = needed_bytes as libc::rlim_t;
     if lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur >= needed {
@@ -16,7 +22,11 @@ pub fn ensure_memlock(needed_bytes: usize) -> anyhow::Result<()> {
     }
     let want = libc::rlimit {
         rlim_cur: needed.max(lim.rlim_cur),
-        rlim_max: if lim.rlim_max == libc::RLIM_INFINITY { lim.rlim_max } else { lim.rlim_max.max(needed) },
+        rlim_max: if lim.rlim_max == libc::RLIM_INFINITY {
+            lim.rlim_max
+        } else {
+            lim.rlim_max.max(needed)
+        },
     };
     // SAFETY: setrlimit reads the struct we own.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &want) } != 0 {
@@ -29,6 +39,10 @@ pub fn ensure_memlock(needed_bytes: usize) -> anyhow::Result<()> {
             std::io::Error::last_os_error()
         );
     }
-    tracing::debug!(from = lim.rlim_cur, to = want.rlim_cur, "raised RLIMIT_MEMLOCK");
+    tracing::debug!(
+        from = lim.rlim_cur,
+        to = want.rlim_cur,
+        "raised RLIMIT_MEMLOCK"
+    );
     Ok(())
 }

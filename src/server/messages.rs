@@ -18,11 +18,28 @@ pub enum ToSequencer {
     /// connection that has requests in flight, which must observe exactly the
     /// writes its session sent before it (FIFO order), so it is executed at its
     /// place in the txn order.
-    Request { shard: ShardId, conn: ConnId, xid: i32, req: WriteRequest },
+    Request {
+        shard: ShardId,
+        conn: ConnId,
+        xid: i32,
+        req: WriteRequest,
+    },
     /// A handshake for a new session.
-    CreateSession { shard: ShardId, conn: ConnId, timeout_ms: i32, read_only: Option<bool> },
+    CreateSession {
+        shard: ShardId,
+        conn: ConnId,
+        timeout_ms: i32,
+        read_only: Option<bool>,
+    },
     /// A handshake that names an existing session.
-    Reattach { shard: ShardId, conn: ConnId, session: SessionId, passwd: Bytes, timeout_ms: i32, read_only: Option<bool> },
+    Reattach {
+        shard: ShardId,
+        conn: ConnId,
+        session: SessionId,
+        passwd: Bytes,
+        timeout_ms: i32,
+        read_only: Option<bool>,
+    },
     /// Sessions that showed activity since the last report (like a learner's PING touch table).
     Touch { sessions: Vec<SessionId> },
     /// A connection went away without closeSession: the session lives on until it expires.
@@ -31,15 +48,28 @@ pub enum ToSequencer {
 
 /// One reply to one connection.
 pub enum Reply {
-    /// The answer to a [`ToSequencer::Request`]; `watch` is a watch a read armed,
+    /// The answer to a [`ToSequencer::Request`]; `watches` are what a read armed,
     /// registered by the shard at this point of the trigger order.
-    Done { conn: ConnId, xid: i32, zxid: Zxid, result: Result<Response, ErrorCode>, watch: Option<(ZString, WatchKind)> },
+    Done {
+        conn: ConnId,
+        xid: i32,
+        zxid: Zxid,
+        result: Result<Response, ErrorCode>,
+        watches: Vec<(ZString, WatchKind)>,
+    },
     /// A request that only touches shard state (addWatch, removeWatches, whoAmI …)
     /// handed back at its place in the order, for the shard to execute.
-    Local { conn: ConnId, xid: i32, request: crate::proto::Request },
+    Local {
+        conn: ConnId,
+        xid: i32,
+        request: crate::proto::Request,
+    },
     /// The handshake answer; `None` = session unknown or bad password: answer
     /// with an expired-session response and close.
-    Connected { conn: ConnId, response: Option<ConnectResponse> },
+    Connected {
+        conn: ConnId,
+        response: Option<ConnectResponse>,
+    },
     /// The session ended (expired, closed elsewhere, or moved): close this connection.
     Close { conn: ConnId },
 }

@@ -8,7 +8,7 @@ use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::request::Request;
 use crate::proto::txn::{Txn, TxnHeader};
-use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId, Zxid};
+use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId};
 use crate::sequencer::prep::{Prep, PrepConfig, Prepped, WriteRequest};
 use crate::session::{SessionTracker, password};
 use crate::tree::Trigger;
@@ -23,11 +23,39 @@ use std::time::Duration;
 
 /// One unit of work in a batch, in arrival order.
 enum Step {
-    Txn { shard: ShardId, conn: Option<ConnId>, xid: i32, hdr: TxnHeader, txn: Txn, then: AfterApply },
-    Failed { shard: ShardId, conn: ConnId, xid: i32, err: ErrorCode },
-    Read { shard: ShardId, conn: ConnId, xid: i32, req: WriteRequest },
-    Local { shard: ShardId, conn: ConnId, xid: i32, req: Request },
-    Reattach { shard: ShardId, conn: ConnId, session: SessionId, passwd: Bytes, timeout_ms: i32 },
+    Txn {
+        shard: ShardId,
+        conn: Option<ConnId>,
+        xid: i32,
+        hdr: TxnHeader,
+        txn: Txn,
+        then: AfterApply,
+    },
+    Failed {
+        shard: ShardId,
+        conn: ConnId,
+        xid: i32,
+        err: ErrorCode,
+    },
+    Read {
+        shard: ShardId,
+        conn: ConnId,
+        xid: i32,
+        req: WriteRequest,
+    },
+    Local {
+        shard: ShardId,
+        conn: ConnId,
+        xid: i32,
+        req: Request,
+    },
+    Reattach {
+        shard: ShardId,
+        conn: ConnId,
+        session: SessionId,
+        passwd: Bytes,
+        timeout_ms: i32,
+    },
 }
 
 /// Bookkeeping a txn needs once applied.
@@ -89,7 +117,11 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
     };
     loop {
         let now = now_ms();
-        let next_deadline = seq.sessions.next_expiry_ms().unwrap_or(now + 1000).min(seq.next_container_check_ms);
+        let next_deadline = seq
+            .sessions
+            .next_expiry_ms()
+            .unwrap_or(now + 1000)
+            .min(seq.next_container_check_ms);
         let wait_ms = (next_deadline - now).clamp(1, 1000) as u64;
         let _ = glommio::timer::timeout(Duration::from_millis(wait_ms), async {
             wake_rx.recv().await;
@@ -117,7 +149,8 @@ impl Sequencer {
                 self.close_session(&tree, session, 0, None, now, &mut steps);
             }
             if now >= self.next_container_check_ms {
-                self.next_container_check_ms = now + self.shared.config.container_check_interval_ms as i64;
+                self.next_container_check_ms =
+                    now + self.shared.config.container_check_interval_ms as i64;
                 self.check_containers(&tree, now, &mut steps);
             }
         }
@@ -130,30 +163,86 @@ impl Sequencer {
         self.apply(steps, now);
     }
 
-    fn admit(&mut self, tree: &crate::tree::DataTree, msg: ToSequencer, now: i64, steps: &mut Vec<Step>) {
+    fn admit(
+        &mut self,
+        tree: &crate::tree::DataTree,
+        msg: ToSequencer,
+        now: i64,
+        steps: &mut Vec<Step>,
+    ) {
         match msg {
-            ToSequencer::Request { shard, conn, xid, req } => match &req.request {
+            ToSequencer::Request {
+                shard,
+                conn,
+                xid,
+                req,
+            } => match &req.request {
                 Request::CloseSession => {
                     let session = req.session;
                     self.close_session(tree, session, xid, Some((shard, conn)), now, steps);
                 }
-                Request::Sync { .. } | Request::Exists { .. } | Request::GetData { .. } | Request::GetChildren { .. } | Request::GetChildren2 { .. } | Request::GetAcl { .. } | Request::GetEphemerals { .. } | Request::GetAllChildrenNumber { .. } | Request::MultiRead(_) => {
-                    steps.push(Step::Read { shard, conn, xid, req });
+                Request::Sync { .. }
+                | Request::Exists { .. }
+                | Request::GetData { .. }
+                | Request::GetChildren { .. }
+                | Request::GetChildren2 { .. }
+                | Request::GetAcl { .. }
+                | Request::GetEphemerals { .. }
+                | Request::GetAllChildrenNumber { .. }
+                | Request::MultiRead(_) => {
+                    steps.push(Step::Read {
+                        shard,
+                        conn,
+                        xid,
+                        req,
+                    });
                 }
-                Request::AddWatch { .. } | Request::CheckWatches { .. } | Request::RemoveWatches { .. } | Request::WhoAmI => {
-                    steps.push(Step::Local { shard, conn, xid, req: req.request });
+                Request::AddWatch { .. }
+                | Request::CheckWatches { .. }
+                | Request::RemoveWatches { .. }
+                | Request::WhoAmI => {
+                    steps.push(Step::Local {
+                        shard,
+                        conn,
+                        xid,
+                        req: req.request,
+                    });
                 }
                 _ => match self.prep.prep(tree, &req, now) {
-                    Prepped::Txn { hdr, txn } => steps.push(Step::Txn { shard, conn: Some(conn), xid, hdr, txn, then: AfterApply::Reply }),
-                    Prepped::Failed(err) => steps.push(Step::Failed { shard, conn, xid, err }),
+                    Prepped::Txn { hdr, txn } => steps.push(Step::Txn {
+                        shard,
+                        conn: Some(conn),
+                        xid,
+                        hdr,
+                        txn,
+                        then: AfterApply::Reply,
+                    }),
+                    Prepped::Failed(err) => steps.push(Step::Failed {
+                        shard,
+                        conn,
+                        xid,
+                        err,
+                    }),
                 },
             },
-            ToSequencer::CreateSession { shard, conn, timeout_ms, .. } => {
+            ToSequencer::CreateSession {
+                shard,
+                conn,
+                timeout_ms,
+                ..
+            } => {
                 let session = self.sessions.next_id();
                 self.sessions.add(session, timeout_ms, now);
                 self.owners.insert(session, Owner { shard, conn });
                 match self.prep.prep_create_session(session, timeout_ms, now) {
-                    Prepped::Txn { hdr, txn } => steps.push(Step::Txn { shard, conn: Some(conn), xid: 0, hdr, txn, then: AfterApply::SessionCreated { timeout_ms } }),
+                    Prepped::Txn { hdr, txn } => steps.push(Step::Txn {
+                        shard,
+                        conn: Some(conn),
+                        xid: 0,
+                        hdr,
+                        txn,
+                        then: AfterApply::SessionCreated { timeout_ms },
+                    }),
                     Prepped::Failed(err) => {
                         tracing::error!("createSession prep failed: {err:?}");
                         self.sessions.remove(session);
@@ -161,8 +250,21 @@ impl Sequencer {
                     }
                 }
             }
-            ToSequencer::Reattach { shard, conn, session, passwd, timeout_ms, .. } => {
-                steps.push(Step::Reattach { shard, conn, session, passwd, timeout_ms });
+            ToSequencer::Reattach {
+                shard,
+                conn,
+                session,
+                passwd,
+                timeout_ms,
+                ..
+            } => {
+                steps.push(Step::Reattach {
+                    shard,
+                    conn,
+                    session,
+                    passwd,
+                    timeout_ms,
+                });
             }
             ToSequencer::Touch { sessions } => {
                 for s in sessions {
@@ -177,7 +279,15 @@ impl Sequencer {
         }
     }
 
-    fn close_session(&mut self, tree: &crate::tree::DataTree, session: SessionId, xid: i32, from: Option<(ShardId, ConnId)>, now: i64, steps: &mut Vec<Step>) {
+    fn close_session(
+        &mut self,
+        tree: &crate::tree::DataTree,
+        session: SessionId,
+        xid: i32,
+        from: Option<(ShardId, ConnId)>,
+        now: i64,
+        steps: &mut Vec<Step>,
+    ) {
         self.sessions.set_closing(session);
         match self.prep.prep_close_session(tree, session, xid, now) {
             Prepped::Txn { hdr, txn } => {
@@ -185,11 +295,23 @@ impl Sequencer {
                     Some((s, c)) => (s, Some(c)),
                     None => (0, None),
                 };
-                steps.push(Step::Txn { shard, conn, xid, hdr, txn, then: AfterApply::SessionClosed { session } });
+                steps.push(Step::Txn {
+                    shard,
+                    conn,
+                    xid,
+                    hdr,
+                    txn,
+                    then: AfterApply::SessionClosed { session },
+                });
             }
             Prepped::Failed(err) => {
                 if let Some((shard, conn)) = from {
-                    steps.push(Step::Failed { shard, conn, xid, err });
+                    steps.push(Step::Failed {
+                        shard,
+                        conn,
+                        xid,
+                        err,
+                    });
                 }
             }
         }
@@ -208,7 +330,7 @@ impl Sequencer {
         }
         for path in tree.ttls() {
             if let Some(n) = tree.get(path) {
-                let ttl_ms = n.ephemeral_owner & 0x00ff_ffff_ffff;
+                let ttl_ms = crate::tree::node::ttl_of(n.ephemeral_owner);
                 if n.children.is_empty() && now - n.mtime > ttl_ms {
                     candidates.push(path.clone());
                 }
@@ -217,7 +339,14 @@ impl Sequencer {
         let max = self.shared.config.container_max_per_minute.max(1) as usize;
         for path in candidates.into_iter().take(max) {
             if let Prepped::Txn { hdr, txn } = self.prep.prep_delete_container(tree, &path, now) {
-                steps.push(Step::Txn { shard: 0, conn: None, xid: 0, hdr, txn, then: AfterApply::Reply });
+                steps.push(Step::Txn {
+                    shard: 0,
+                    conn: None,
+                    xid: 0,
+                    hdr,
+                    txn,
+                    then: AfterApply::Reply,
+                });
             }
         }
     }
@@ -239,61 +368,159 @@ impl Sequencer {
         let mut tree = self.shared.tree.write();
         for step in steps {
             match step {
-                Step::Txn { shard, conn, xid, hdr, txn, then } => {
+                Step::Txn {
+                    shard,
+                    conn,
+                    xid,
+                    hdr,
+                    txn,
+                    then,
+                } => {
                     let result = tree.apply(&hdr, &txn, &mut triggers);
                     self.prep.applied(hdr.zxid);
                     let at = triggers.len();
                     match then {
                         AfterApply::Reply => {
                             if let Some(conn) = conn {
-                                replies[shard].push((at, Reply::Done { conn, xid, zxid: hdr.zxid, result, watch: None }));
+                                replies[shard].push((
+                                    at,
+                                    Reply::Done {
+                                        conn,
+                                        xid,
+                                        zxid: hdr.zxid,
+                                        result,
+                                        watches: Vec::new(),
+                                    },
+                                ));
                             }
                         }
                         AfterApply::SessionCreated { timeout_ms } => {
                             if let Some(conn) = conn {
-                                let response = ConnectResponse { protocol_version: 0, timeout_ms, session_id: hdr.session_id, passwd: Bytes::copy_from_slice(&password(hdr.session_id)), read_only: None };
-                                replies[shard].push((at, Reply::Connected { conn, response: Some(response) }));
+                                let response = ConnectResponse {
+                                    protocol_version: 0,
+                                    timeout_ms,
+                                    session_id: hdr.session_id,
+                                    passwd: Bytes::copy_from_slice(&password(hdr.session_id)),
+                                    read_only: None,
+                                };
+                                replies[shard].push((
+                                    at,
+                                    Reply::Connected {
+                                        conn,
+                                        response: Some(response),
+                                    },
+                                ));
                             }
                         }
                         AfterApply::SessionClosed { session } => {
                             self.sessions.remove(session);
                             if let Some(conn) = conn {
-                                replies[shard].push((at, Reply::Done { conn, xid, zxid: hdr.zxid, result, watch: None }));
+                                replies[shard].push((
+                                    at,
+                                    Reply::Done {
+                                        conn,
+                                        xid,
+                                        zxid: hdr.zxid,
+                                        result,
+                                        watches: Vec::new(),
+                                    },
+                                ));
                             }
                             if let Some(owner) = self.owners.remove(&session) {
                                 if Some(owner.conn) != conn {
-                                    replies[owner.shard].push((at, Reply::Close { conn: owner.conn }));
+                                    replies[owner.shard]
+                                        .push((at, Reply::Close { conn: owner.conn }));
                                 }
                             }
                         }
                     }
                 }
-                Step::Failed { shard, conn, xid, err } => {
-                    replies[shard].push((triggers.len(), Reply::Done { conn, xid, zxid: tree.last_zxid(), result: Err(err), watch: None }));
+                Step::Failed {
+                    shard,
+                    conn,
+                    xid,
+                    err,
+                } => {
+                    replies[shard].push((
+                        triggers.len(),
+                        Reply::Done {
+                            conn,
+                            xid,
+                            zxid: tree.last_zxid(),
+                            result: Err(err),
+                            watches: Vec::new(),
+                        },
+                    ));
                 }
-                Step::Read { shard, conn, xid, req } => {
-                    let (result, watch) = match &req.request {
-                        Request::Sync { path } => (Ok(Response::Path(path.clone())), None),
+                Step::Read {
+                    shard,
+                    conn,
+                    xid,
+                    req,
+                } => {
+                    let (result, watches) = match &req.request {
+                        Request::Sync { path } => (Ok(Response::Path(path.clone())), Vec::new()),
                         other => {
-                            let o = crate::tree::read::execute(&tree, other, &req.auth, req.session);
-                            (o.result, o.watch)
+                            let o =
+                                crate::tree::read::execute(&tree, other, &req.auth, req.session);
+                            let watches = o.watches().cloned().collect();
+                            (o.result, watches)
                         }
                     };
-                    replies[shard].push((triggers.len(), Reply::Done { conn, xid, zxid: tree.last_zxid(), result, watch }));
+                    replies[shard].push((
+                        triggers.len(),
+                        Reply::Done {
+                            conn,
+                            xid,
+                            zxid: tree.last_zxid(),
+                            result,
+                            watches,
+                        },
+                    ));
                 }
-                Step::Local { shard, conn, xid, req } => {
-                    replies[shard].push((triggers.len(), Reply::Local { conn, xid, request: req }));
+                Step::Local {
+                    shard,
+                    conn,
+                    xid,
+                    req,
+                } => {
+                    replies[shard].push((
+                        triggers.len(),
+                        Reply::Local {
+                            conn,
+                            xid,
+                            request: req,
+                        },
+                    ));
                 }
-                Step::Reattach { shard, conn, session, passwd, timeout_ms } => {
-                    let valid = passwd.as_ref() == password(session).as_slice() && self.sessions.touch(session, now);
+                Step::Reattach {
+                    shard,
+                    conn,
+                    session,
+                    passwd,
+                    timeout_ms,
+                } => {
+                    let valid = passwd.as_ref() == password(session).as_slice()
+                        && self.sessions.touch(session, now);
                     let response = if valid {
                         if let Some(old) = self.owners.insert(session, Owner { shard, conn }) {
                             if old.conn != conn {
-                                replies[old.shard].push((triggers.len(), Reply::Close { conn: old.conn }));
+                                replies[old.shard]
+                                    .push((triggers.len(), Reply::Close { conn: old.conn }));
                             }
                         }
-                        let timeout_ms = self.sessions.get(session).map(|s| s.timeout_ms).unwrap_or(timeout_ms);
-                        Some(ConnectResponse { protocol_version: 0, timeout_ms, session_id: session, passwd: Bytes::copy_from_slice(&password(session)), read_only: None })
+                        let timeout_ms = self
+                            .sessions
+                            .get(session)
+                            .map(|s| s.timeout_ms)
+                            .unwrap_or(timeout_ms);
+                        Some(ConnectResponse {
+                            protocol_version: 0,
+                            timeout_ms,
+                            session_id: session,
+                            passwd: Bytes::copy_from_slice(&password(session)),
+                            read_only: None,
+                        })
                     } else {
                         tracing::info!("Invalid session {session} for client, probably expired");
                         None
@@ -302,7 +529,9 @@ impl Sequencer {
                 }
             }
         }
-        self.shared.sessions_count.store(self.sessions.len() as u64, Relaxed);
+        self.shared
+            .sessions_count
+            .store(self.sessions.len() as u64, Relaxed);
         // Publish: queue every shard's batch (triggers go to all shards),
         // ring, and only then release the write lock.
         let triggers = Arc::new(triggers);
@@ -310,7 +539,10 @@ impl Sequencer {
             if replies.is_empty() && triggers.is_empty() {
                 continue;
             }
-            let batch = Batch { triggers: triggers.clone(), replies };
+            let batch = Batch {
+                triggers: triggers.clone(),
+                replies,
+            };
             if self.shared.shards[shard].inbound.push(batch).is_err() {
                 // wait_for_room guarantees space; the sequencer is the only producer.
                 unreachable!("shard inbound queue full after wait_for_room");
@@ -320,6 +552,3 @@ impl Sequencer {
         drop(tree);
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: Zxid) {}

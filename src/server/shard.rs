@@ -3,7 +3,7 @@
 
 use super::conn::{self, Conn};
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
-use super::shared::{ConnInfo, Shared, ShardPublic, Wiring};
+use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
 use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
@@ -99,7 +99,9 @@ impl Shard {
             self.public().watches.lock().trigger(t, &mut events);
             for (conn_id, ev) in events.drain(..) {
                 if let Some(c) = conns.get(&conn_id) {
-                    c.send_event(&ev, t.zxid);
+                    if c.may_read(&t.acl) {
+                        c.send_event(&ev, t.zxid);
+                    }
                 }
             }
         }
@@ -107,7 +109,10 @@ impl Shard {
 
     fn handle_reply(&self, reply: Reply) {
         let conn_id = match &reply {
-            Reply::Done { conn, .. } | Reply::Local { conn, .. } | Reply::Connected { conn, .. } | Reply::Close { conn } => *conn,
+            Reply::Done { conn, .. }
+            | Reply::Local { conn, .. }
+            | Reply::Connected { conn, .. }
+            | Reply::Close { conn } => *conn,
         };
         let conn = self.conns.borrow().get(&conn_id).cloned();
         match conn {
@@ -144,9 +149,13 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
     glommio::spawn_local(dispatcher(shard.clone(), from_sequencer)).detach();
     glommio::spawn_local(touch_reporter(shard.clone())).detach();
 
-    let ip = shared.config.client_port_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = shared
+        .config
+        .client_port_address
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let addr = SocketAddr::new(ip, shared.config.client_port);
-    let listener = TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))?;
+    let listener =
+        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))?;
     loop {
         match listener.accept().await {
             Ok(stream) => {

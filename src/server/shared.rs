@@ -60,8 +60,19 @@ pub struct SequencerWiring {
 }
 
 impl Shared {
-    pub fn new(config: Config, cores: usize) -> anyhow::Result<(Shared, Vec<Wiring>, SequencerWiring)> {
-        let server_id = config.my_id.unwrap_or(0);
+    pub fn new(
+        config: Config,
+        cores: usize,
+    ) -> anyhow::Result<(Shared, Vec<Wiring>, SequencerWiring)> {
+        // A standalone ZooKeeper creates session ids with server id 1
+        // (`createSessionTrackerServerId`); an ensemble member uses its myid.
+        let server_id = if config.servers.is_empty() {
+            1
+        } else {
+            config.my_id.unwrap_or(1)
+        };
+        let mut tree = DataTree::new();
+        tree.set_extended_types_enabled(config.extended_types_enabled);
         let shards = (0..cores)
             .map(|_| ShardPublic {
                 inbound: ArrayQueue::new(QUEUE_CAPACITY),
@@ -79,13 +90,19 @@ impl Shared {
             let (down_tx, down_rx) = shared_channel::new_bounded(1);
             from_shards.push(up_rx);
             to_shards.push(down_tx);
-            wiring.push(Wiring { to_sequencer: up_tx, from_sequencer: down_rx });
+            wiring.push(Wiring {
+                to_sequencer: up_tx,
+                from_sequencer: down_rx,
+            });
         }
-        let seq_wiring = SequencerWiring { from_shards, to_shards };
+        let seq_wiring = SequencerWiring {
+            from_shards,
+            to_shards,
+        };
         let shared = Shared {
             config,
             server_id,
-            tree: RwLock::new(DataTree::new()),
+            tree: RwLock::new(tree),
             shards,
             conns_per_ip: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -95,13 +112,19 @@ impl Shared {
     }
 
     pub fn outstanding_requests(&self) -> u64 {
-        self.shards.iter().map(|s| s.stats.outstanding.load(Relaxed).max(0) as u64).sum()
+        self.shards
+            .iter()
+            .map(|s| s.stats.outstanding.load(Relaxed).max(0) as u64)
+            .sum()
     }
 }
 
 /// Wall-clock milliseconds since the epoch, for txn times (ctime/mtime).
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Counters a shard updates with relaxed atomics; summed for srvr/mntr.
@@ -129,7 +152,14 @@ impl ShardStats {
     }
 
     pub fn reset(&self) {
-        for a in [&self.packets_received, &self.packets_sent, &self.latency_count, &self.latency_total_us, &self.latency_min_us, &self.latency_max_us] {
+        for a in [
+            &self.packets_received,
+            &self.packets_sent,
+            &self.latency_count,
+            &self.latency_total_us,
+            &self.latency_min_us,
+            &self.latency_max_us,
+        ] {
             a.store(0, Relaxed);
         }
     }
@@ -189,7 +219,15 @@ impl ConnInfo {
     }
 
     pub fn reset(&self) {
-        for a in [&self.received, &self.sent, &self.lat_min_us, &self.lat_max_us, &self.lat_total_us, &self.lat_count, &self.last_latency_us] {
+        for a in [
+            &self.received,
+            &self.sent,
+            &self.lat_min_us,
+            &self.lat_max_us,
+            &self.lat_total_us,
+            &self.lat_count,
+            &self.last_latency_us,
+        ] {
             a.store(0, Relaxed);
         }
         self.last_cxid.store(-1, Relaxed);
