@@ -548,11 +548,13 @@ impl Conn {
         let (outcome, zxid) = {
             let tree = shard.shared.tree.read();
             let outcome = crate::tree::read::execute(&tree, req, &auth, self.session.get());
-            let mut watches = outcome.watches().peekable();
-            if watches.peek().is_some() {
-                let mut reg = shard.public().watches.lock();
-                for (path, kind) in watches {
-                    reg.add(self.id, path.clone(), *kind);
+            {
+                let mut watches = outcome.watches().peekable();
+                if watches.peek().is_some() {
+                    let mut reg = shard.public().watches.lock();
+                    for (path, kind) in watches {
+                        reg.add(self.id, path.clone(), *kind);
+                    }
                 }
             }
             (outcome, tree.last_zxid())

@@ -15,7 +15,6 @@ pub mod shared;
 pub use shared::Shared;
 
 use crate::config::Config;
-use anyhow::Context;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::sync::Arc;
 
@@ -49,7 +48,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .name("corral-sequencer")
             .io_memory(IO_MEMORY_BYTES)
             .spawn(move || async move { sequencer::run(shared, seq_wiring).await })
-            .context("starting the sequencer executor")?;
+            .map_err(|e| anyhow::anyhow!("starting the sequencer executor: {e}"))?;
         handles.push(handle);
     }
     for (shard_id, wires) in wiring.into_iter().enumerate() {
@@ -62,7 +61,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .name(&format!("corral-shard-{shard_id}"))
             .io_memory(IO_MEMORY_BYTES)
             .spawn(move || async move { shard::run(shard_id, shared, wires).await })
-            .with_context(|| format!("starting executor for shard {shard_id}"))?;
+            .map_err(|e| anyhow::anyhow!("starting executor for shard {shard_id}: {e}"))?;
         handles.push(handle);
     }
     for (i, h) in handles.into_iter().enumerate() {

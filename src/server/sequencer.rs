@@ -138,9 +138,10 @@ impl Sequencer {
         let now = now_ms();
         let mut steps = Vec::new();
         {
-            let tree = self.shared.tree.read();
-            for shard in 0..self.shared.shards.len() {
-                while let Some(msg) = self.shared.shards[shard].outbound.pop() {
+            let shared = self.shared.clone();
+            let tree = shared.tree.read();
+            for shard in &shared.shards {
+                while let Some(msg) = shard.outbound.pop() {
                     self.admit(&tree, msg, now, &mut steps);
                 }
             }
