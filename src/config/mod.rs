@@ -1,1 +1,225 @@
-//! config
+//! corral's configuration: `zoo.cfg`, the `myid` file, `--override key=value`.
+//!
+//! This module owns turning those inputs into one validated, typed [`Config`]
+//! (plus warnings for the caller to log), and rendering it back as the `conf`
+//! four-letter word does. It reads files (the config file, `<dataDir>/myid`)
+//! and nothing else: no sockets, no runtime, no name resolution, no logging of
+//! its own beyond debug notes. `main` calls [`Config::load`]; every other
+//! module receives a `Config`.
+//!
+//! Apache ZooKeeper 3.9 (`QuorumPeerConfig`, `ServerConfig`) is the reference
+//! for key names, defaults and checks. Where corral differs it says so on the
+//! field.
+
+mod error;
+mod keys;
+mod load;
+mod properties;
+mod render;
+mod server;
+mod whitelist;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+pub use error::{ConfigError, Location, Origin};
+pub use server::{HostPort, ServerRole, ServerSpec};
+pub use whitelist::{FourLetterWhitelist, KNOWN_FOUR_LETTER_WORDS};
+
+/// The largest server id when extended types (TTL nodes) are on: an
+/// ephemeral owner whose top byte is 0xff marks a TTL node, so sessions of
+/// server 255 would look like one (ZooKeeper's `EphemeralType`).
+pub const MAX_SERVER_ID_EXTENDED: u64 = 254;
+/// The largest server id otherwise: the id is the top byte of the session ids
+/// a server hands out. ZooKeeper documents ids as 1..=255; corral refuses
+/// others rather than let session ids collide.
+pub const MAX_SERVER_ID: u64 = 255;
+
+/// The whole server configuration. Built by [`Config::load`] (or
+/// [`Config::default`] for `corral serve` without arguments); every field is
+/// final and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `tickTime`: the basic time unit; session timeouts and limits count in it.
+    /// ZooKeeper's built-in default is 3000; its sample `zoo.cfg` (and corral)
+    /// use 2000.
+    pub tick_time_ms: u32,
+    /// `initLimit`, in ticks: how long a follower may take to sync with the
+    /// leader. 0 = unset; required (non-zero) for an ensemble.
+    pub init_limit: u32,
+    /// `syncLimit`, in ticks: how far a follower may lag the leader.
+    /// 0 = unset; required (non-zero) for an ensemble.
+    pub sync_limit: u32,
+    /// `dataDir`: snapshots and `myid`. Relative paths are relative to the
+    /// process's working directory, as in ZooKeeper. Default `./data`.
+    pub data_dir: PathBuf,
+    /// `dataLogDir`: the transaction log; defaults to `data_dir`. Best on a
+    /// device of its own.
+    pub data_log_dir: PathBuf,
+    /// `clientPort`, default 2181.
+    pub client_port: u16,
+    /// `clientPortAddress`: `None` = all addresses (0.0.0.0).
+    pub client_port_address: Option<IpAddr>,
+    /// `clientPortListenBacklog`: `None` = the system default.
+    pub client_port_listen_backlog: Option<u32>,
+    /// `maxClientCnxns`: connections per client IP; 0 = unlimited. Default 60.
+    pub max_client_cnxns: u32,
+    /// `minSessionTimeout`; default 2 × tickTime.
+    pub min_session_timeout_ms: u32,
+    /// `maxSessionTimeout`; default 20 × tickTime.
+    pub max_session_timeout_ms: u32,
+    /// `4lw.commands.whitelist`; see [`Config::four_letter_allowed`].
+    pub four_letter_whitelist: FourLetterWhitelist,
+    /// `server.N` lines, sorted by id. Empty for a standalone server.
+    pub servers: Vec<ServerSpec>,
+    /// `peerType` as configured (the `server.N` line of this server decides;
+    /// a mismatch is a warning, as in ZooKeeper).
+    pub peer_type: ServerRole,
+    /// `quorumListenOnAllIPs`: bind quorum and election ports on 0.0.0.0.
+    pub quorum_listen_on_all_ips: bool,
+    /// `syncEnabled`: observers log and snapshot like followers. Default true.
+    pub sync_enabled: bool,
+    /// `standaloneEnabled`: with false, even one server runs the quorum protocol.
+    pub standalone_enabled: bool,
+    /// `globalOutstandingLimit`: requests in flight before reads of client
+    /// sockets pause. Default 1000.
+    pub global_outstanding_limit: u32,
+    /// `extendedTypesEnabled`: TTL nodes (server ids then at most 254).
+    pub extended_types_enabled: bool,
+    /// `DigestAuthenticationProvider.superDigest`: `super:<base64 sha1>`.
+    pub super_digest: Option<String>,
+    /// `znode.container.checkIntervalMs`: how often empty containers and
+    /// expired TTL nodes are looked for. Default 60000.
+    pub container_check_interval_ms: u64,
+    /// `znode.container.maxPerMinute`: deletions per minute at most. Default 10000.
+    pub container_max_per_minute: u32,
+    /// `enableEagerACLCheck`: check write ACLs before a request is proposed.
+    pub eager_acl_check: bool,
+    /// `jute.maxbuffer`: the largest frame, and znode data size, in bytes.
+    /// Default 0xfffff.
+    pub jute_max_buffer: usize,
+    /// `forceSync` (yes/no): sync the log before acknowledging. Default yes.
+    pub force_sync: bool,
+    /// `preAllocSize`: log segment preallocation step. Default 65536 KiB.
+    pub pre_alloc_size_kb: u64,
+    /// `snapCount`: transactions between snapshots (at least 2). Default 100000.
+    pub snap_count: u32,
+    /// `autopurge.snapRetainCount`: snapshots kept (at least 3). Default 3.
+    pub autopurge_snap_retain_count: u32,
+    /// `autopurge.purgeInterval`: hours between purges; 0 = never. Default 0.
+    pub autopurge_purge_interval_hours: u32,
+    /// `fsync.warningthresholdms`: warn about syncs slower than this. Default 1000.
+    pub fsync_warning_threshold_ms: u64,
+    /// `cores` (corral only): executor threads; default the number of CPUs.
+    pub cores: usize,
+    /// This server's id, from `<dataDir>/myid` if that file exists.
+    pub my_id: Option<u64>,
+}
+
+/// A loaded configuration and what the caller should log about it.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// Unknown or unsupported keys, clamped values, odd ensemble sizes.
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    /// What `corral serve` runs with no arguments: a standalone server on
+    /// port 2181 (all addresses), data in `./data`.
+    fn default() -> Self {
+        let tick_time_ms = 2000;
+        Config {
+            tick_time_ms,
+            init_limit: 0,
+            sync_limit: 0,
+            data_dir: PathBuf::from("./data"),
+            data_log_dir: PathBuf::from("./data"),
+            client_port: 2181,
+            client_port_address: None,
+            client_port_listen_backlog: None,
+            max_client_cnxns: 60,
+            min_session_timeout_ms: tick_time_ms * 2,
+            max_session_timeout_ms: tick_time_ms * 20,
+            four_letter_whitelist: FourLetterWhitelist::default(),
+            servers: Vec::new(),
+            peer_type: ServerRole::Participant,
+            quorum_listen_on_all_ips: false,
+            sync_enabled: true,
+            standalone_enabled: true,
+            global_outstanding_limit: 1000,
+            extended_types_enabled: false,
+            super_digest: None,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            eager_acl_check: false,
+            jute_max_buffer: 0xfffff,
+            force_sync: true,
+            pre_alloc_size_kb: 65536,
+            snap_count: 100_000,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval_hours: 0,
+            fsync_warning_threshold_ms: 1000,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            my_id: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if any), then applies `overrides` in order (later wins),
+    /// then derives defaults (session timeouts, `dataLogDir`), reads
+    /// `<dataDir>/myid` and validates the whole.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &[(String, String)],
+    ) -> Result<LoadedConfig, ConfigError> {
+        load::load(path, overrides)
+    }
+
+    /// Whether the four-letter word `word` may be answered. `srvr` always may.
+    pub fn four_letter_allowed(&self, word: &str) -> bool {
+        self.four_letter_whitelist.allows(word)
+    }
+
+    /// Whether this server runs the quorum protocol: more than one voting
+    /// member, or `standaloneEnabled=false` with any. ZooKeeper runs a config
+    /// with a single `server.N` line standalone.
+    pub fn is_distributed(&self) -> bool {
+        let voters = self
+            .servers
+            .iter()
+            .filter(|s| s.role == ServerRole::Participant)
+            .count();
+        voters > 1 || (!self.standalone_enabled && voters > 0)
+    }
+
+    /// This server's own `server.N` line, if it has one.
+    pub fn my_server(&self) -> Option<&ServerSpec> {
+        let id = self.my_id?;
+        self.servers.iter().find(|s| s.id == id)
+    }
+}
+
+/// Splits one `--override key=value` argument (for clap's `value_parser`).
+/// The key must be non-empty; both halves are trimmed; the value may be empty
+/// and may itself contain `=`.
+pub fn parse_override(s: &str) -> Result<(String, String), ConfigError> {
+    let Some((key, value)) = s.split_once('=') else {
+        return Err(ConfigError::BadOverride {
+            arg: s.to_string(),
+            reason: "expected key=value".into(),
+        });
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Err(ConfigError::BadOverride {
+            arg: s.to_string(),
+            reason: "empty key".into(),
+        });
+    }
+    Ok((key.to_string(), value.trim().to_string()))
+}

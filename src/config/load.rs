@@ -1,0 +1,582 @@
+//! From file lines and overrides to a validated [`Config`].
+//!
+//! Keys are applied one at a time, in order (file first, then overrides), each
+//! value checked on its own with its location at hand. Whatever depends on
+//! several keys (derived defaults, `myid`, the ensemble) is settled once in
+//! [`Builder::finish`], after every key has been read, so the order of lines
+//! in a file never matters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::error::{ConfigError, Location, Origin};
+use super::keys::{self, Disposition};
+use super::properties;
+use super::server::{ServerRole, ServerSpec, parse_ip, parse_port};
+use super::{Config, FourLetterWhitelist, LoadedConfig, MAX_SERVER_ID, MAX_SERVER_ID_EXTENDED};
+
+pub(super) fn load(
+    path: Option<&Path>,
+    overrides: &[(String, String)],
+) -> Result<LoadedConfig, ConfigError> {
+    let mut builder = Builder::default();
+    if let Some(path) = path {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let entries = properties::parse(&decode(bytes)).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line: e.line,
+            reason: e.reason,
+        })?;
+        for entry in entries {
+            let origin = Origin::File {
+                path: path.to_path_buf(),
+                line: entry.line,
+            };
+            builder.apply(origin, &entry.key, &entry.value)?;
+        }
+    }
+    for (key, value) in overrides {
+        builder.apply(Origin::Override, key.trim(), value.trim())?;
+    }
+    // ZooKeeper refuses a file without dataDir; corral has a default for the
+    // no-file case and uses it here too, but says so.
+    if let Some(path) = path
+        && !builder.explicit.contains_key("dataDir")
+    {
+        builder.warnings.push(format!(
+            "{}: dataDir is not set; using {}",
+            path.display(),
+            builder.config.data_dir.display()
+        ));
+    }
+    builder.finish()
+}
+
+/// Config files are ISO-8859-1 to `java.util.Properties`; people write UTF-8.
+/// Take UTF-8 when it is valid, else read the bytes as Latin-1.
+fn decode(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect())
+}
+
+#[derive(Default)]
+struct Builder {
+    config: Config,
+    warnings: Vec<String>,
+    /// Where each canonical key was last set (for cross-key errors).
+    explicit: HashMap<String, Location>,
+    min_session_timeout_ms: Option<u32>,
+    max_session_timeout_ms: Option<u32>,
+    data_log_dir: Option<PathBuf>,
+    peer_type: Option<ServerRole>,
+    servers: BTreeMap<u64, (ServerSpec, Location)>,
+}
+
+fn invalid(at: &Location, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidValue {
+        at: at.clone(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+impl Builder {
+    fn apply(&mut self, origin: Origin, key: &str, value: &str) -> Result<(), ConfigError> {
+        let at = Location {
+            origin,
+            key: key.to_string(),
+        };
+        let name = keys::canonical(key);
+        // java.util.Properties keeps the last of repeated keys; say so.
+        if let Origin::File { .. } = at.origin
+            && let Some(prev) = self.explicit.get(name)
+            && let Origin::File {
+                line: prev_line, ..
+            } = prev.origin
+            && !name.starts_with("server.")
+        {
+            self.warnings.push(format!(
+                "{at}: set again (first on line {prev_line}); the later value {value:?} wins"
+            ));
+        }
+        let bad = |reason: String| invalid(&at, value, reason);
+        let c = &mut self.config;
+        match name {
+            "tickTime" => c.tick_time_ms = positive_u32(value).map_err(bad)?,
+            "initLimit" => c.init_limit = parse_u32(value).map_err(bad)?,
+            "syncLimit" => c.sync_limit = parse_u32(value).map_err(bad)?,
+            "dataDir" => c.data_dir = parse_dir(value).map_err(bad)?,
+            "dataLogDir" => self.data_log_dir = Some(parse_dir(value).map_err(bad)?),
+            "clientPort" => c.client_port = parse_port(value).map_err(bad)?,
+            "clientPortAddress" => {
+                let ip = parse_ip(value).ok_or_else(|| {
+                    bad("expected an IP address (host names are not resolved)".into())
+                })?;
+                c.client_port_address = listen_ip(ip);
+            }
+            "clientPortListenBacklog" => {
+                c.client_port_listen_backlog = minus_one_or(value, positive_u32).map_err(bad)?
+            }
+            "maxClientCnxns" => c.max_client_cnxns = parse_u32(value).map_err(bad)?,
+            "minSessionTimeout" => {
+                self.min_session_timeout_ms = minus_one_or(value, parse_u32).map_err(bad)?
+            }
+            "maxSessionTimeout" => {
+                self.max_session_timeout_ms = minus_one_or(value, parse_u32).map_err(bad)?
+            }
+            "4lw.commands.whitelist" => {
+                c.four_letter_whitelist = FourLetterWhitelist::parse(value);
+            }
+            "peerType" => self.peer_type = Some(ServerRole::parse(value).map_err(bad)?),
+            "quorumListenOnAllIPs" => {
+                c.quorum_listen_on_all_ips = parse_bool(value).map_err(bad)?
+            }
+            "syncEnabled" => c.sync_enabled = parse_bool(value).map_err(bad)?,
+            "standaloneEnabled" => c.standalone_enabled = parse_bool(value).map_err(bad)?,
+            "electionAlg" => {
+                if parse_u32(value).map_err(bad)? != 3 {
+                    return Err(bad("only 3 (fast leader election) is supported".into()));
+                }
+            }
+            "globalOutstandingLimit" => {
+                c.global_outstanding_limit = positive_u32(value).map_err(bad)?
+            }
+            "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(value).map_err(bad)?,
+            "DigestAuthenticationProvider.superDigest" => {
+                match value.split_once(':') {
+                    Some((user, digest)) if !user.is_empty() && !digest.is_empty() => {}
+                    _ => return Err(bad("expected user:base64digest, e.g. super:<digest>".into())),
+                }
+                c.super_digest = Some(value.to_string());
+            }
+            "znode.container.checkIntervalMs" => {
+                c.container_check_interval_ms = positive_u64(value).map_err(bad)?
+            }
+            "znode.container.maxPerMinute" => {
+                c.container_max_per_minute = positive_u32(value).map_err(bad)?
+            }
+            "enableEagerACLCheck" => c.eager_acl_check = parse_bool(value).map_err(bad)?,
+            "jute.maxbuffer" => {
+                let n = positive_u32(value).map_err(bad)?;
+                c.jute_max_buffer = usize::try_from(n).map_err(|_| bad("too large".into()))?;
+            }
+            "forceSync" => c.force_sync = parse_yes_no(value).map_err(bad)?,
+            "preAllocSize" => c.pre_alloc_size_kb = positive_u64(value).map_err(bad)?,
+            "snapCount" => {
+                let n = parse_u32(value).map_err(bad)?;
+                if n < 2 {
+                    self.warnings.push(format!("{at}: {n} is below 2; using 2"));
+                }
+                c.snap_count = n.max(2);
+            }
+            "autopurge.snapRetainCount" => {
+                // ZooKeeper resets anything below 3 (negative included) to 3.
+                let n = parse_i64(value).map_err(bad)?;
+                if n < 3 {
+                    self.warnings.push(format!("{at}: {n} is below 3; using 3"));
+                }
+                c.autopurge_snap_retain_count =
+                    u32::try_from(n.max(3)).map_err(|_| bad("too large".into()))?;
+            }
+            "autopurge.purgeInterval" => {
+                // ZooKeeper: zero or negative disables purging.
+                let n = parse_i64(value).map_err(bad)?;
+                c.autopurge_purge_interval_hours =
+                    u32::try_from(n.max(0)).map_err(|_| bad("too large".into()))?;
+            }
+            "fsync.warningthresholdms" => {
+                c.fsync_warning_threshold_ms = parse_u64(value).map_err(bad)?
+            }
+            "cores" => {
+                let n = positive_u64(value).map_err(bad)?;
+                c.cores = usize::try_from(n).map_err(|_| bad("too large".into()))?;
+            }
+            "dynamicConfigFile" => {
+                return Err(ConfigError::Unsupported {
+                    at,
+                    reason: "dynamic config files are not supported; \
+                             put the server.N lines in this file"
+                        .into(),
+                });
+            }
+            _ if name.starts_with("group.") || name.starts_with("weight.") => {
+                return Err(ConfigError::Unsupported {
+                    at,
+                    reason: "hierarchical quorums (group/weight) are not supported; \
+                             corral uses majority quorums"
+                        .into(),
+                });
+            }
+            _ if name.starts_with("server.") => {
+                let id_text = &name["server.".len()..];
+                let id = id_text
+                    .parse::<u64>()
+                    .map_err(|_| bad(format!("{id_text:?} in the key is not a server id")))?;
+                let spec = ServerSpec::parse(id, value).map_err(bad)?;
+                if let Some((_, prev)) = self.servers.get(&id)
+                    && matches!(at.origin, Origin::File { .. })
+                {
+                    return Err(ConfigError::Conflict {
+                        reason: format!("server id {id} is already defined at {prev}"),
+                        at,
+                    });
+                }
+                self.servers.insert(id, (spec, at.clone()));
+            }
+            _ => match keys::classify(name) {
+                Disposition::Ignored => {
+                    tracing::debug!(%at, value, "ZooKeeper setting has no effect in corral")
+                }
+                Disposition::Unsupported if keys::is_off(value) => {
+                    tracing::debug!(%at, value, "unsupported ZooKeeper setting left off")
+                }
+                Disposition::Unsupported => self.warnings.push(format!(
+                    "{at}: not supported by corral; ignored (value {value:?})"
+                )),
+                Disposition::Unknown => self
+                    .warnings
+                    .push(format!("{at}: unknown key; ignored (value {value:?})")),
+            },
+        }
+        self.explicit.insert(name.to_string(), at);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<LoadedConfig, ConfigError> {
+        self.derive_defaults()?;
+        self.config.my_id = read_my_id(&self.config.data_dir)?;
+        self.settle_servers()?;
+        Ok(LoadedConfig {
+            config: self.config,
+            warnings: self.warnings,
+        })
+    }
+
+    fn derive_defaults(&mut self) -> Result<(), ConfigError> {
+        let c = &mut self.config;
+        let tick = c.tick_time_ms;
+        c.min_session_timeout_ms = self
+            .min_session_timeout_ms
+            .unwrap_or(tick.saturating_mul(2));
+        c.max_session_timeout_ms = self
+            .max_session_timeout_ms
+            .unwrap_or(tick.saturating_mul(20));
+        if c.min_session_timeout_ms > c.max_session_timeout_ms {
+            let at = self
+                .explicit
+                .get("minSessionTimeout")
+                .or_else(|| self.explicit.get("maxSessionTimeout"))
+                .or_else(|| self.explicit.get("tickTime"))
+                .cloned();
+            let reason = format!(
+                "minSessionTimeout ({} ms) must not be larger than maxSessionTimeout ({} ms)",
+                c.min_session_timeout_ms, c.max_session_timeout_ms
+            );
+            return Err(match at {
+                Some(at) => ConfigError::Conflict { at, reason },
+                None => ConfigError::Invalid { reason },
+            });
+        }
+        c.data_log_dir = self
+            .data_log_dir
+            .clone()
+            .unwrap_or_else(|| c.data_dir.clone());
+        Ok(())
+    }
+
+    /// Ensemble checks, in the spirit of ZooKeeper's `parseDynamicConfig`,
+    /// `setupClientPort`, `setupPeerType` and `checkValidity`.
+    fn settle_servers(&mut self) -> Result<(), ConfigError> {
+        let max_id = if self.config.extended_types_enabled {
+            MAX_SERVER_ID_EXTENDED
+        } else {
+            MAX_SERVER_ID
+        };
+        for (id, (_, at)) in &self.servers {
+            if *id == 0 || *id > max_id {
+                let why = if self.config.extended_types_enabled {
+                    " while extendedTypesEnabled=true"
+                } else {
+                    ""
+                };
+                return Err(ConfigError::Conflict {
+                    at: at.clone(),
+                    reason: format!("server id {id} is outside 1..={max_id}{why}"),
+                });
+            }
+        }
+        check_address_clashes(&self.servers)?;
+
+        self.config.servers = self.servers.values().map(|(s, _)| s.clone()).collect();
+        let c = &mut self.config;
+        let voters = c
+            .servers
+            .iter()
+            .filter(|s| s.role == ServerRole::Participant)
+            .count();
+        let observers = c.servers.len() - voters;
+        if voters == 0 {
+            if !c.standalone_enabled && observers == 0 {
+                return Err(ConfigError::Invalid {
+                    reason: "standaloneEnabled=false needs at least one participant server.N line"
+                        .into(),
+                });
+            }
+            if observers > 0 {
+                return Err(ConfigError::Invalid {
+                    reason: "observers without participants is not a valid ensemble".into(),
+                });
+            }
+        } else if voters == 1 && c.standalone_enabled {
+            if observers > 0 {
+                return Err(ConfigError::Invalid {
+                    reason: "observers without a quorum is not a valid ensemble".into(),
+                });
+            }
+            self.warnings.push(
+                "only one server.N line: running standalone (as ZooKeeper does); \
+                 set standaloneEnabled=false to run a one-member quorum"
+                    .into(),
+            );
+        } else if voters <= 2 {
+            self.warnings
+                .push("no server failure will be tolerated: an ensemble needs 3 servers".into());
+        } else if voters % 2 == 0 {
+            self.warnings.push(format!(
+                "{voters} voting servers tolerate no more failures than {}; prefer an odd number",
+                voters - 1
+            ));
+        }
+
+        if c.is_distributed() {
+            if c.init_limit == 0 {
+                return Err(ConfigError::Invalid {
+                    reason: "initLimit is not set (required for an ensemble)".into(),
+                });
+            }
+            if c.sync_limit == 0 {
+                return Err(ConfigError::Invalid {
+                    reason: "syncLimit is not set (required for an ensemble)".into(),
+                });
+            }
+            let Some(my_id) = c.my_id else {
+                return Err(ConfigError::Invalid {
+                    reason: format!(
+                        "{} is missing: an ensemble member needs its server id there",
+                        c.data_dir.join("myid").display()
+                    ),
+                });
+            };
+            if !c.servers.iter().any(|s| s.id == my_id) {
+                return Err(ConfigError::Invalid {
+                    reason: format!("myid {my_id} has no server.{my_id} line"),
+                });
+            }
+        }
+
+        self.settle_client_port()?;
+
+        let c = &mut self.config;
+        if let Some(me) = c.my_server() {
+            let role = me.role;
+            if let Some(configured) = self.peer_type
+                && configured != role
+            {
+                self.warnings.push(format!(
+                    "peerType={configured} but server.{} says {role}; using {role}",
+                    me.id
+                ));
+            }
+            c.peer_type = role;
+        } else if let Some(configured) = self.peer_type {
+            c.peer_type = configured;
+        }
+        Ok(())
+    }
+
+    /// A client address in this server's own `server.N` line wins over
+    /// `clientPort`/`clientPortAddress`, which must then agree with it.
+    fn settle_client_port(&mut self) -> Result<(), ConfigError> {
+        let c = &mut self.config;
+        let Some(line_addr) = c.my_server().and_then(|s| s.client_addr.clone()) else {
+            return Ok(());
+        };
+        let Some(id) = c.my_id else {
+            return Ok(());
+        };
+        let line_at = self.servers.get(&id).map(|(_, at)| at.clone());
+        let Some(ip) = line_addr.ip() else {
+            return Err(ConfigError::Conflict {
+                at: line_at.unwrap_or_else(|| Location {
+                    origin: Origin::Override,
+                    key: format!("server.{id}"),
+                }),
+                reason: format!(
+                    "this server's client address {:?} must be an IP address \
+                     (corral does not resolve names for listening)",
+                    line_addr.host
+                ),
+            });
+        };
+        let explicit = self
+            .explicit
+            .get("clientPort")
+            .or_else(|| self.explicit.get("clientPortAddress"));
+        if let Some(at) = explicit {
+            let port_differs = c.client_port != line_addr.port;
+            let addr_differs = match c.client_port_address {
+                None => false,
+                Some(static_ip) => static_ip != ip,
+            };
+            if port_differs || addr_differs {
+                return Err(ConfigError::Conflict {
+                    at: at.clone(),
+                    reason: format!(
+                        "client address {}:{} differs from {line_addr} in server.{id}",
+                        c.client_port_address
+                            .map_or_else(|| "0.0.0.0".to_string(), |a| a.to_string()),
+                        c.client_port
+                    ),
+                });
+            }
+        }
+        c.client_port = line_addr.port;
+        c.client_port_address = listen_ip(ip);
+        Ok(())
+    }
+}
+
+/// No two servers may claim the same quorum/election address, nor the same
+/// specific client address (ZooKeeper's `checkAddressDuplicate`). Quorum and
+/// election addresses are compared on loopback too: on one host they clash.
+fn check_address_clashes(
+    servers: &BTreeMap<u64, (ServerSpec, Location)>,
+) -> Result<(), ConfigError> {
+    let mut seen: HashMap<(String, u16), u64> = HashMap::new();
+    for (id, (spec, at)) in servers {
+        let mut claimed = vec![spec.quorum_addr(), spec.election_addr()];
+        if let Some(client) = &spec.client_addr {
+            let shared = client
+                .ip()
+                .is_some_and(|ip| ip.is_loopback() || ip.is_unspecified());
+            if !shared {
+                claimed.push(client.clone());
+            }
+        }
+        for addr in claimed {
+            if addr.ip().is_some_and(|ip| ip.is_unspecified()) {
+                continue;
+            }
+            let k = (addr.host.to_ascii_lowercase(), addr.port);
+            if let Some(other) = seen.insert(k, *id)
+                && other != *id
+            {
+                return Err(ConfigError::Conflict {
+                    at: at.clone(),
+                    reason: format!("{addr} is also used by server.{other}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `<dataDir>/myid` if it is a file: one line holding the server id.
+fn read_my_id(data_dir: &Path) -> Result<Option<u64>, ConfigError> {
+    let path = data_dir.join("myid");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let first = text.lines().next().unwrap_or("").trim();
+    first
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| ConfigError::MyId {
+            path,
+            reason: format!("{first:?} is not a server id"),
+        })
+}
+
+/// `clientPortAddress` as stored: `None` for 0.0.0.0 (all IPv4 addresses, the
+/// default). `::` is kept: it is a different choice (IPv6, maybe dual-stack).
+fn listen_ip(ip: IpAddr) -> Option<IpAddr> {
+    (!(ip.is_ipv4() && ip.is_unspecified())).then_some(ip)
+}
+
+fn parse_dir(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        Err("empty path".into())
+    } else {
+        Ok(PathBuf::from(s))
+    }
+}
+
+/// Decimal, or hexadecimal with `0x` (Java's `Integer.getInteger` decodes
+/// both, and `jute.maxbuffer=0xfffff` is common).
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse::<u64>(),
+    };
+    parsed.map_err(|_| "expected a non-negative whole number".to_string())
+}
+
+fn parse_u32(s: &str) -> Result<u32, String> {
+    u32::try_from(parse_u64(s)?).map_err(|_| format!("larger than {}", u32::MAX))
+}
+
+fn parse_i64(s: &str) -> Result<i64, String> {
+    s.parse::<i64>()
+        .map_err(|_| "expected a whole number".to_string())
+}
+
+fn positive_u32(s: &str) -> Result<u32, String> {
+    match parse_u32(s)? {
+        0 => Err("must be greater than 0".into()),
+        n => Ok(n),
+    }
+}
+
+fn positive_u64(s: &str) -> Result<u64, String> {
+    match parse_u64(s)? {
+        0 => Err("must be greater than 0".into()),
+        n => Ok(n),
+    }
+}
+
+/// `-1` means "unset, use the default", as ZooKeeper allows.
+fn minus_one_or(s: &str, parse: fn(&str) -> Result<u32, String>) -> Result<Option<u32>, String> {
+    if s == "-1" {
+        Ok(None)
+    } else {
+        parse(s).map(Some)
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    if s.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err("expected true or false".into())
+    }
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    if s.eq_ignore_ascii_case("yes") || s.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if s.eq_ignore_ascii_case("no") || s.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err("expected yes or no".into())
+    }
+}
