@@ -256,10 +256,14 @@ impl Prep {
         // A single op adds its change records only once every check passed,
         // so a failure leaves nothing to undo.
         let mut undo = Undo::new();
-        match self.prep_op(tree, &origin, request, &mut undo) {
-            Ok(txn) => self.issue(zxid, req.session, req.cxid, now_ms, txn),
-            Err(e) => Prepped::Failed(e),
-        }
+        // As in ZooKeeper, a write refused here still takes a zxid and is
+        // logged as an error txn (op -1): zxids then match Apache ZooKeeper's
+        // for the same request stream, which log interchange relies on.
+        let txn = match self.prep_op(tree, &origin, request, &mut undo) {
+            Ok(txn) => txn,
+            Err(e) => Txn::Error(e),
+        };
+        self.issue(zxid, req.session, req.cxid, now_ms, txn)
     }
 
     /// A new session (`createSession`): always a txn.
@@ -775,9 +779,12 @@ mod tests {
             }
         }
 
+        /// Preps a request that must be refused: either before a zxid is
+        /// taken, or as an error txn (left unapplied; it changes nothing).
         fn err(&mut self, request: Request) -> ErrorCode {
             match self.prep(request) {
                 Prepped::Failed(e) => e,
+                Prepped::Txn { txn: Txn::Error(e), .. } => e,
                 Prepped::Txn { txn, .. } => panic!("expected a failure, got {txn:?}"),
             }
         }
@@ -901,12 +908,20 @@ mod tests {
     }
 
     #[test]
-    fn failed_prep_consumes_no_zxid() {
+    fn refused_write_takes_a_zxid_as_an_error_txn_like_zookeeper() {
         let mut b = Bench::new();
         assert_eq!(b.err(create("/missing/child")), ErrorCode::NoNode);
-        assert_eq!(b.prep.last_prepped_zxid(), Zxid(0));
+        assert_eq!(b.prep.last_prepped_zxid(), Zxid(1), "the refusal took zxid 1");
         let (hdr, _) = b.txn(create("/a"));
-        assert_eq!(hdr.zxid, Zxid(1));
+        assert_eq!(hdr.zxid, Zxid(2));
+    }
+
+    #[test]
+    fn reconfig_is_refused_without_taking_a_zxid() {
+        let mut b = Bench::new();
+        let p = b.prep(Request::Reconfig { joining: None, leaving: None, new_members: None, cur_config_id: -1 });
+        assert!(matches!(p, Prepped::Failed(ErrorCode::ReconfigDisabled)));
+        assert_eq!(b.prep.last_prepped_zxid(), Zxid(0));
     }
 
     #[test]
@@ -1344,7 +1359,7 @@ mod tests {
         assert_eq!(b.err(r), ErrorCode::ReconfigDisabled);
         b.run(create("/a"));
         assert_eq!(b.err(check_op("/a", 0)), ErrorCode::Unimplemented);
-        assert_eq!(b.prep.last_prepped_zxid(), Zxid(1));
+        assert_eq!(b.prep.last_prepped_zxid(), Zxid(1), "no zxid for a refused opcode");
     }
 
     // ---- multi
