@@ -80,11 +80,8 @@ struct Sequencer {
 }
 
 pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result<()> {
-    let mut to_shards = Vec::new();
-    for tx in wiring.to_shards {
-        to_shards.push(tx.connect().await);
-    }
-    // One forwarder per shard bell funnels into a single local wakeup.
+    // One forwarder per shard bell funnels into a single local wakeup. They
+    // are spawned before the senders connect: `connect` waits for the peer.
     let (wake_tx, wake_rx) = local_channel::new_bounded::<()>(1);
     let wake_tx = std::rc::Rc::new(wake_tx);
     for rx in wiring.from_shards {
@@ -96,6 +93,10 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
             }
         })
         .detach();
+    }
+    let mut to_shards = Vec::new();
+    for tx in wiring.to_shards {
+        to_shards.push(tx.connect().await);
     }
     let cfg = &shared.config;
     let last_zxid = shared.tree.read().last_zxid();
