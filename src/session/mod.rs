@@ -295,12 +295,28 @@ mod tests {
 
     const TICK_MS: i64 = 2000;
 
-    // Expected bytes printed by Java 17 (OpenJDK 17.0.15) running, in /tmp,
-    //   Random r = new Random(id ^ 0XB3415C00L); byte[] p = new byte[16]; r.nextBytes(p);
-    // for each id — the body of ZooKeeperServer.generatePasswd.
+    // Expected bytes printed by Java 17 (OpenJDK 17.0.15), a single-file program
+    // run as `java Pw.java` doing, for each id,
+    //   Random r = new Random(id ^ 0xB3415C00L); byte[] p = new byte[16]; r.nextBytes(p);
+    // — the body of ZooKeeperServer.generatePasswd — and printing p as hex.
+    // (0x0100000000000001 and 1 give the same bytes: Random keeps 48 seed bits.)
     #[test]
     fn password_matches_java_generate_passwd() {
-        let cases: [(u64, [u8; 16]); 5] = [
+        let cases: [(u64, [u8; 16]); 7] = [
+            (
+                0x0100_0000_0000_0001,
+                [
+                    0x05, 0x4c, 0xc7, 0x4a, 0x37, 0x32, 0x7d, 0xb2, 0x15, 0xe7, 0x02, 0xe2, 0x0c,
+                    0x73, 0xf0, 0x05,
+                ],
+            ),
+            (
+                0x0000_0000_0000_1234,
+                [
+                    0x3c, 0x18, 0xab, 0xe0, 0x5b, 0x0e, 0x61, 0x82, 0x74, 0x1d, 0x62, 0x5d, 0x12,
+                    0x7c, 0x15, 0xb0,
+                ],
+            ),
             (
                 0x0000_0000_0000_0001,
                 [

@@ -519,6 +519,27 @@ mod tests {
     }
 
     #[test]
+    fn one_shot_added_after_persistent_does_not_downgrade_it() {
+        // 3.9 keeps every mode a connection set on a path (WatchStats), so a
+        // later getData watch adds a one-shot instead of replacing the mode.
+        let mut reg = WatchRegistry::default();
+        reg.add(1, "/p".into(), WatchKind::PersistentRecursive);
+        reg.add(1, "/p".into(), WatchKind::Persistent);
+        assert!(reg.add(1, "/p".into(), WatchKind::Exist));
+        assert_eq!(
+            fire(&mut reg, "/p", EventType::NodeDeleted),
+            vec![(1, EventType::NodeDeleted)]
+        );
+        assert!(!reg.check(1, "/p", WatcherType::Data));
+        assert!(reg.check(1, "/p", WatcherType::Persistent));
+        assert!(reg.check(1, "/p", WatcherType::PersistentRecursive));
+        assert_eq!(
+            fire(&mut reg, "/p/x", EventType::NodeCreated),
+            vec![(1, EventType::NodeCreated)]
+        );
+    }
+
+    #[test]
     fn recursive_watch_covers_descendants_but_not_child_events() {
         let mut reg = WatchRegistry::default();
         reg.add(1, "/r".into(), WatchKind::PersistentRecursive);
