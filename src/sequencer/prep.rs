@@ -247,7 +247,9 @@ impl Prep {
         {
             return Prepped::Failed(e);
         }
-        let zxid = self.last_prepped.next();
+        let Some(zxid) = self.next_zxid() else {
+            return Prepped::Failed(ErrorCode::SystemError);
+        };
         let origin = Origin {
             zxid,
             session: req.session,
@@ -273,7 +275,9 @@ impl Prep {
         timeout_ms: i32,
         now_ms: i64,
     ) -> Prepped {
-        let zxid = self.last_prepped.next();
+        let Some(zxid) = self.next_zxid() else {
+            return Prepped::Failed(ErrorCode::SystemError);
+        };
         self.issue(zxid, session, 0, now_ms, Txn::CreateSession { timeout_ms })
     }
 
@@ -286,7 +290,9 @@ impl Prep {
         cxid: i32,
         now_ms: i64,
     ) -> Prepped {
-        let zxid = self.last_prepped.next();
+        let Some(zxid) = self.next_zxid() else {
+            return Prepped::Failed(ErrorCode::SystemError);
+        };
         let mut paths: BTreeSet<ZString> = tree
             .ephemerals_of(session)
             .map(|s| s.iter().cloned().collect())
@@ -330,7 +336,9 @@ impl Prep {
     /// nodes): fails unless the node still exists, has no children and is
     /// not a session's ephemeral.
     pub fn prep_delete_container(&mut self, tree: &DataTree, path: &str, now_ms: i64) -> Prepped {
-        let zxid = self.last_prepped.next();
+        let Some(zxid) = self.next_zxid() else {
+            return Prepped::Failed(ErrorCode::SystemError);
+        };
         let mut undo = Undo::new();
         match self.delete_container(tree, zxid, path, &mut undo) {
             Ok(txn) => self.issue(zxid, SessionId(0), 0, now_ms, txn),
@@ -360,6 +368,20 @@ impl Prep {
         self.last_prepped = self.last_applied;
     }
 
+    /// Whether this epoch has no zxid left to hand out. ZooKeeper's leader
+    /// refuses a proposal whose counter is `0xffffffff` and forces a new
+    /// election; here every prep fails with SystemError until the server
+    /// starts a new epoch (a new `Prep` from `Zxid::new(epoch + 1, 0)`).
+    pub fn zxid_exhausted(&self) -> bool {
+        self.next_zxid().is_none()
+    }
+
+    /// The zxid the next txn gets, if the epoch's counter has room for it.
+    fn next_zxid(&self) -> Option<Zxid> {
+        let next = self.last_prepped.next();
+        (next.epoch() == self.last_prepped.epoch() && next.counter() != u32::MAX).then_some(next)
+    }
+
     /// Hands out `zxid` for `txn`.
     fn issue(
         &mut self,
@@ -369,7 +391,7 @@ impl Prep {
         now_ms: i64,
         txn: Txn,
     ) -> Prepped {
-        debug_assert_eq!(zxid, self.last_prepped.next(), "zxids must increase by one");
+        assert_eq!(zxid, self.last_prepped.next(), "zxids must increase by one");
         self.last_prepped = zxid;
         let hdr = TxnHeader {
             session_id: session,
@@ -447,7 +469,9 @@ impl Prep {
             // ZooKeeper cannot even decode such a multi.
             return Prepped::Failed(ErrorCode::MarshallingError);
         }
-        let zxid = self.last_prepped.next();
+        let Some(zxid) = self.next_zxid() else {
+            return Prepped::Failed(ErrorCode::SystemError);
+        };
         let origin = Origin {
             zxid,
             session: req.session,
@@ -948,6 +972,20 @@ mod tests {
         assert!(
             matches!(p, Prepped::Txn { hdr, txn: Txn::CreateSession { timeout_ms: 10_000 } } if hdr.zxid == Zxid::new(2, 42) && hdr.session_id == S1)
         );
+    }
+
+    #[test]
+    fn exhausted_epoch_fails_every_prep_without_crossing_into_the_next() {
+        let mut prep = Prep::new(config(), Zxid::new(3, u32::MAX - 2));
+        assert!(!prep.zxid_exhausted());
+        let p = prep.prep_create_session(S1, 10_000, NOW_MS);
+        assert!(matches!(p, Prepped::Txn { hdr, .. } if hdr.zxid == Zxid::new(3, u32::MAX - 1)));
+        assert!(prep.zxid_exhausted());
+        assert_eq!(
+            prep.prep_create_session(S2, 10_000, NOW_MS),
+            Prepped::Failed(ErrorCode::SystemError)
+        );
+        assert_eq!(prep.last_prepped_zxid(), Zxid::new(3, u32::MAX - 1));
     }
 
     #[test]
