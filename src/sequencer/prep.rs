@@ -808,7 +808,9 @@ mod tests {
         fn err(&mut self, request: Request) -> ErrorCode {
             match self.prep(request) {
                 Prepped::Failed(e) => e,
-                Prepped::Txn { txn: Txn::Error(e), .. } => e,
+                Prepped::Txn {
+                    txn: Txn::Error(e), ..
+                } => e,
                 Prepped::Txn { txn, .. } => panic!("expected a failure, got {txn:?}"),
             }
         }
@@ -935,7 +937,11 @@ mod tests {
     fn refused_write_takes_a_zxid_as_an_error_txn_like_zookeeper() {
         let mut b = Bench::new();
         assert_eq!(b.err(create("/missing/child")), ErrorCode::NoNode);
-        assert_eq!(b.prep.last_prepped_zxid(), Zxid(1), "the refusal took zxid 1");
+        assert_eq!(
+            b.prep.last_prepped_zxid(),
+            Zxid(1),
+            "the refusal took zxid 1"
+        );
         let (hdr, _) = b.txn(create("/a"));
         assert_eq!(hdr.zxid, Zxid(2));
     }
@@ -943,7 +949,12 @@ mod tests {
     #[test]
     fn reconfig_is_refused_without_taking_a_zxid() {
         let mut b = Bench::new();
-        let p = b.prep(Request::Reconfig { joining: None, leaving: None, new_members: None, cur_config_id: -1 });
+        let p = b.prep(Request::Reconfig {
+            joining: None,
+            leaving: None,
+            new_members: None,
+            cur_config_id: -1,
+        });
         assert!(matches!(p, Prepped::Failed(ErrorCode::ReconfigDisabled)));
         assert_eq!(b.prep.last_prepped_zxid(), Zxid(0));
     }
@@ -1397,7 +1408,11 @@ mod tests {
         assert_eq!(b.err(r), ErrorCode::ReconfigDisabled);
         b.run(create("/a"));
         assert_eq!(b.err(check_op("/a", 0)), ErrorCode::Unimplemented);
-        assert_eq!(b.prep.last_prepped_zxid(), Zxid(1), "no zxid for a refused opcode");
+        assert_eq!(
+            b.prep.last_prepped_zxid(),
+            Zxid(1),
+            "no zxid for a refused opcode"
+        );
     }
 
     // ---- multi

@@ -533,7 +533,11 @@ impl Conn {
                     .iter()
                     .map(|id| crate::proto::ClientInfo {
                         auth_scheme: id.scheme.clone(),
-                        user: id.id.clone(),
+                        // AuthenticationProvider.getUserName: a digest id is `user:hash`.
+                        user: match (id.scheme.as_str(), id.id.split_once(':')) {
+                            ("digest", Some((user, _))) => user.into(),
+                            _ => id.id.clone(),
+                        },
                     })
                     .collect(),
             ))),

@@ -136,8 +136,11 @@ impl Shard {
 pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Result<()> {
     // `connect` waits for the peer's end: connect both at once so the order
     // in which the sequencer connects its ends cannot deadlock.
-    let (to_sequencer, from_sequencer) =
-        futures_lite::future::zip(wiring.to_sequencer.connect(), wiring.from_sequencer.connect()).await;
+    let (to_sequencer, from_sequencer) = futures_lite::future::zip(
+        wiring.to_sequencer.connect(),
+        wiring.from_sequencer.connect(),
+    )
+    .await;
     let shard = Rc::new(Shard {
         id,
         shared: shared.clone(),
