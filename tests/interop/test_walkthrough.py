@@ -17,25 +17,25 @@ def test_walkthrough_config_create_get_and_data_watch(zk_hosts, root, make_clien
     second = make_client(hosts=chroot)
 
     assert first.create("/config") == "/config"
-    assert first.create("/config/database", b"postgres://db.example:5432/app") == "/config/database"
+    assert first.create("/config/database", b"postgres://db:5432/app") == "/config/database"
 
     data, stat = first.get("/config/database")
-    assert data == b"postgres://db.example:5432/app"
+    assert data == b"postgres://db:5432/app"
     assert stat.version == 0
-    assert stat.dataLength == len(b"postgres://db.example:5432/app")
+    assert stat.dataLength == len(b"postgres://db:5432/app")
     assert first.get_children("/config") == ["database"]
 
     events = Recorder()
     data, _ = first.get("/config/database", watch=events)
-    assert data == b"postgres://db.example:5432/app"
+    assert data == b"postgres://db:5432/app"
 
-    stat = second.set("/config/database", b"newvalue")
+    stat = second.set("/config/database", b"postgres://db2:5432/app")
     assert stat.version == 1
 
     event = events.wait_for(lambda e: True, what="the data watch to fire")
     assert event.type == EventType.CHANGED
     assert event.path == "/config/database"
-    assert first.get("/config/database")[0] == b"newvalue"
+    assert first.get("/config/database")[0] == b"postgres://db2:5432/app"
 
 
 def test_walkthrough_ephemeral_vanishes_when_its_session_closes(zk_hosts, root, make_client):
@@ -44,7 +44,7 @@ def test_walkthrough_ephemeral_vanishes_when_its_session_closes(zk_hosts, root, 
     observer = make_client(hosts=chroot)
     observer.create("/config")
 
-    owner.create("/config/ephemeral", b"here while I live", ephemeral=True)
+    owner.create("/config/ephemeral", b"gone when I leave", ephemeral=True)
     stat = observer.exists("/config/ephemeral")
     assert stat is not None
     assert stat.ephemeralOwner == owner.client_id[0]
