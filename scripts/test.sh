@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# test.sh - corral's one test command (CI runs it through .ci/run on a fresh Debian 12, as root).
+#
+# Steps:
+#   deps     apt packages (zookeeper for zkCli, netcat-openbsd, python3-venv) when missing;
+#            a Python venv in target/interop-venv with tests/interop/requirements.txt
+#   fmt      cargo fmt --all -- --check
+#   clippy   cargo clippy --all-targets -- -D warnings
+#   test     cargo test --release (integration tests run the optimized server)
+#   server   build target/release/corral, start it on a free port with a temp dataDir
+#   kazoo    the pytest interop suite (tests/interop) against that server
+#   zkcli    tests/interop/zkcli_walkthrough.sh against that server
+#
+# Environment:
+#   SKIP_CARGO=1        skip fmt, clippy and cargo test
+#   ZK_HOSTS=host:port  run the interop steps against this already running server instead of
+#                       starting corral (e.g. ZK_HOSTS=127.0.0.1:2181 SKIP_CARGO=1 ./scripts/test.sh);
+#                       ZK_REF_38=1 / ZK_EXTENDED_TYPES=1 / ZK_CONTAINER_WAIT_S describe it to
+#                       the suite (see tests/interop/conftest.py)
+#   PYTEST_ARGS="..."   extra pytest arguments (e.g. "-k watch -x")
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+VENV=$REPO/target/interop-venv
+REQS=$REPO/tests/interop/requirements.txt
+
+STEPS_DONE=()
+CURRENT_STEP=""
+SERVER_PID=""
+SERVER_DIR=""
+SERVER_LOG=""
+
+say() { echo "==> test.sh: $*"; }
+
+begin() { CURRENT_STEP=$1; say "[$1] $2"; }
+done_step() { STEPS_DONE+=("$CURRENT_STEP"); CURRENT_STEP=""; }
+
+stop_server() {
+  [ -n "$SERVER_PID" ] || return 0
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      say "corral (pid $SERVER_PID) ignored SIGTERM for 10s; sending SIGKILL"
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+  fi
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+on_exit() {
+  local rc=$?
+  stop_server
+  if [ -n "$SERVER_DIR" ]; then
+    if [ "$rc" -ne 0 ] && [ -s "$SERVER_LOG" ]; then
+      echo "---- corral log (last 40 lines of $SERVER_LOG)"
+      tail -n 40 "$SERVER_LOG" || true
+    fi
+    rm -rf "$SERVER_DIR"
+  fi
+  echo
+  if [ "$rc" -eq 0 ]; then
+    say "OK: ${STEPS_DONE[*]}"
+    echo "steps: ${#STEPS_DONE[@]} passed, 0 failed"
+  else
+    say "FAILED in step '${CURRENT_STEP:-?}' (exit $rc); passed before it: ${STEPS_DONE[*]:-none}"
+    echo "steps: ${#STEPS_DONE[@]} passed, 1 failed"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+fourlw() {  # cmd host port
+  printf '%s' "$1" | nc -w 2 "$2" "$3" 2>/dev/null || true
+}
+
+# ---- deps -------------------------------------------------------------------------------
+begin deps "system packages and the Python venv"
+missing=()
+for pkg in zookeeper netcat-openbsd python3-venv; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  say "installing ${missing[*]}"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+fi
+[ -r /usr/share/java/zookeeper.jar ] || { say "zkCli jar /usr/share/java/zookeeper.jar missing"; exit 1; }
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+# Reinstall only when requirements.txt changed since the last successful install.
+stamp=$VENV/.requirements.sha256
+want=$(sha256sum "$REQS" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$REQS"
+  echo "$want" >"$stamp"
+fi
+done_step
+
+# ---- cargo ------------------------------------------------------------------------------
+if [ "${SKIP_CARGO:-0}" != 1 ]; then
+  begin fmt "cargo fmt --all -- --check"
+  cargo fmt --all -- --check
+  done_step
+
+  begin clippy "cargo clippy --all-targets -- -D warnings"
+  cargo clippy --all-targets -- -D warnings
+  done_step
+
+  begin test "cargo test --release"
+  cargo test --release
+  done_step
+else
+  say "SKIP_CARGO=1: skipping fmt, clippy, cargo test"
+fi
+
+# ---- server under test ------------------------------------------------------------------
+if [ -n "${ZK_HOSTS:-}" ]; then
+  say "interop against the running server at $ZK_HOSTS"
+  export ZK_HOSTS
+  WALK_AT_ROOT=0
+else
+  begin server "build and start corral"
+  cargo build --release --bin corral
+  SERVER_DIR=$(mktemp -d /tmp/corral-test.XXXXXX)
+  SERVER_LOG=$SERVER_DIR/corral.log
+  mkdir -p "$SERVER_DIR/data"
+  PORT=$(free_port)
+  target/release/corral serve \
+    --override "clientPort=$PORT" \
+    --override "dataDir=$SERVER_DIR/data" \
+    --override clientPortAddress=127.0.0.1 \
+    --override '4lw.commands.whitelist=*' \
+    --override tickTime=500 \
+    --override extendedTypesEnabled=true \
+    --override znode.container.checkIntervalMs=200 \
+    >"$SERVER_LOG" 2>&1 </dev/null &
+  SERVER_PID=$!
+  say "corral pid $SERVER_PID on 127.0.0.1:$PORT (log $SERVER_LOG)"
+  deadline=$((SECONDS + 60))
+  until [ "$(fourlw ruok 127.0.0.1 "$PORT")" = imok ]; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      say "corral exited before answering ruok"
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "corral did not answer ruok with imok within 60s"
+      exit 1
+    fi
+    sleep 0.2
+  done
+  export ZK_HOSTS=127.0.0.1:$PORT
+  # What the suite may require of this server (see tests/interop/conftest.py).
+  export ZK_EXTENDED_TYPES=1
+  export ZK_CONTAINER_WAIT_S=${ZK_CONTAINER_WAIT_S:-30}
+  unset ZK_REF_38
+  WALK_AT_ROOT=1
+  done_step
+fi
+
+# ---- interop ----------------------------------------------------------------------------
+begin kazoo "pytest tests/interop against $ZK_HOSTS"
+# shellcheck disable=SC2086 # PYTEST_ARGS is a list of words on purpose
+"$VENV/bin/python" -m pytest tests/interop -p no:cacheprovider ${PYTEST_ARGS:-}
+done_step
+
+begin zkcli "zkCli walkthrough against $ZK_HOSTS"
+ZK_WALK_AT_ROOT=$WALK_AT_ROOT tests/interop/zkcli_walkthrough.sh
+done_step
+
+# ---- Apache ZooKeeper side by side ------------------------------------------------------
+# RESERVED for a later issue: start Apache ZooKeeper (Debian's zookeeper.jar) next to corral
+# on its own free port and temp dataDir, run the same client workload against both, and
+# compare the answers. Add it here as its own `begin sidebyside ...` / `done_step` step,
+# started and stopped by this script like corral above (stop only the pid it started).
+
+stop_server
