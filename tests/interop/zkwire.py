@@ -241,3 +241,68 @@ class WatchTap:
                 if (event_type is None or e.type == event_type)
                 and (path is None or e.path == path)
             ]
+
+
+def _read_string_vector(buffer, offset):
+    count = int_struct.unpack_from(buffer, offset)[0]
+    offset += 4
+    items = []
+    for _ in range(max(count, 0)):
+        length = int_struct.unpack_from(buffer, offset)[0]
+        offset += 4
+        items.append(bytes(buffer[offset : offset + length]).decode("utf-8"))
+        offset += length
+    return items, offset
+
+
+class GetAllChildrenNumber(namedtuple("GetAllChildrenNumber", "path")):
+    """getAllChildrenNumber (opcode 104): the number of descendants of `path`."""
+
+    type = 104
+
+    def serialize(self):
+        return bytearray(write_string(self.path))
+
+    @classmethod
+    def deserialize(cls, buffer, offset):
+        return int_struct.unpack_from(buffer, offset)[0]
+
+
+class GetEphemerals(namedtuple("GetEphemerals", "prefix_path")):
+    """getEphemerals (opcode 103): this session's ephemeral paths starting with a prefix."""
+
+    type = 103
+
+    def serialize(self):
+        return bytearray(write_string(self.prefix_path))
+
+    @classmethod
+    def deserialize(cls, buffer, offset):
+        return _read_string_vector(buffer, offset)[0]
+
+
+class WhoAmI:
+    """whoAmI (opcode 107): the (scheme, user) pairs the server holds for this session.
+
+    A plain class, not an empty namedtuple: kazoo drops replies to falsy request objects.
+    """
+
+    type = 107
+
+    def serialize(self):
+        return bytearray()
+
+    @classmethod
+    def deserialize(cls, buffer, offset):
+        count = int_struct.unpack_from(buffer, offset)[0]
+        offset += 4
+        infos = []
+        for _ in range(max(count, 0)):
+            pair = []
+            for _ in range(2):
+                length = int_struct.unpack_from(buffer, offset)[0]
+                offset += 4
+                pair.append(bytes(buffer[offset : offset + max(length, 0)]).decode("utf-8"))
+                offset += max(length, 0)
+            infos.append(tuple(pair))
+        return infos
