@@ -182,11 +182,7 @@ fn connections(shared: &Shared, full: bool) -> String {
                     .map(|d| d.as_millis())
                     .unwrap_or(0);
                 let count = c.lat_count.load(Relaxed);
-                let avg = if count == 0 {
-                    0
-                } else {
-                    c.lat_total_us.load(Relaxed) / count / 1000
-                };
+                let avg = c.lat_total_us.load(Relaxed).checked_div(count).unwrap_or(0) / 1000;
                 let session = c.session.load(Relaxed);
                 if session != 0 {
                     let _ = write!(

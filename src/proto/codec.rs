@@ -14,8 +14,6 @@ pub enum DecodeError {
     Truncated { offset: usize, needed: usize },
     #[error("invalid length {len} at offset {offset}")]
     BadLength { offset: usize, len: i64 },
-    #[error("null where a value is required at offset {offset}")]
-    UnexpectedNull { offset: usize },
     #[error("invalid value {value} for {what}")]
     BadValue { what: &'static str, value: i64 },
     #[error("{0} trailing bytes after the record")]
@@ -124,11 +122,10 @@ impl Reader {
             .map(|len| ZString::from_utf8_lossy(self.buf.split_to(len))))
     }
 
-    /// A jute `ustring`; null is an error since no record field we accept may be null.
+    /// A jute `ustring` where null reads as empty: kazoo writes `""` as null
+    /// (length -1), and Java's records accept it (e.g. the `auth:` ACL id).
     pub fn read_ustring(&mut self) -> Result<ZString, DecodeError> {
-        let offset = self.offset();
-        self.read_ustring_opt()?
-            .ok_or(DecodeError::UnexpectedNull { offset })
+        Ok(self.read_ustring_opt()?.unwrap_or_default())
     }
 
     /// A counted vector; null reads as empty. `min_elem_bytes` bounds the count
@@ -227,6 +224,13 @@ mod tests {
         assert_eq!(r.read_buffer_opt().unwrap(), None);
         assert_eq!(r.read_ustring_opt().unwrap(), None);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn null_string_reads_as_empty_as_kazoo_sends_it() {
+        let mut b = BytesMut::new();
+        Writer::new(&mut b).i32(-1);
+        assert_eq!(Reader::new(b.freeze()).read_ustring().unwrap().as_str(), "");
     }
 
     #[test]

@@ -170,11 +170,9 @@ async fn read_loop(
         // Every complete frame in the buffer, then one ring for the burst.
         while rbuf.len() >= 4 {
             let word = u32::from_be_bytes([rbuf[0], rbuf[1], rbuf[2], rbuf[3]]);
-            if !handshaken {
-                if let Some(cmd) = admin::four_letter_word(word) {
-                    conn.answer_four_letter(shard, cmd);
-                    return;
-                }
+            if !handshaken && let Some(cmd) = admin::four_letter_word(word) {
+                conn.answer_four_letter(shard, cmd);
+                return;
             }
             let len = word as i32;
             if len < 0 || len as usize > max_frame {
@@ -613,8 +611,9 @@ impl Conn {
             (fired, tree.last_zxid())
         };
         shard.drain_inbound();
+        // Events fired by setWatches carry no txn: ZooKeeper sends them with zxid -1.
         for ev in &fired {
-            self.send_event(ev, zxid);
+            self.send_event(ev, Zxid(-1));
         }
         self.write_reply(shard, xid, zxid, &Ok(Response::Empty));
     }

@@ -324,10 +324,11 @@ impl Sequencer {
     fn check_containers(&mut self, tree: &crate::tree::DataTree, now: i64, steps: &mut Vec<Step>) {
         let mut candidates: Vec<crate::proto::ZString> = Vec::new();
         for path in tree.containers() {
-            if let Some(n) = tree.get(path) {
-                if n.children.is_empty() && n.cversion > 0 {
-                    candidates.push(path.clone());
-                }
+            if let Some(n) = tree.get(path)
+                && n.children.is_empty()
+                && n.cversion > 0
+            {
+                candidates.push(path.clone());
             }
         }
         for path in tree.ttls() {
@@ -428,11 +429,10 @@ impl Sequencer {
                                     },
                                 ));
                             }
-                            if let Some(owner) = self.owners.remove(&session) {
-                                if Some(owner.conn) != conn {
-                                    replies[owner.shard]
-                                        .push((at, Reply::Close { conn: owner.conn }));
-                                }
+                            if let Some(owner) = self.owners.remove(&session)
+                                && Some(owner.conn) != conn
+                            {
+                                replies[owner.shard].push((at, Reply::Close { conn: owner.conn }));
                             }
                         }
                     }
@@ -502,15 +502,17 @@ impl Sequencer {
                     passwd,
                     timeout_ms,
                 } => {
+                    // ZooKeeper drops the connection currently holding the
+                    // session before it checks the password.
+                    if let Some(old) = self.owners.remove(&session)
+                        && old.conn != conn
+                    {
+                        replies[old.shard].push((triggers.len(), Reply::Close { conn: old.conn }));
+                    }
                     let valid = passwd.as_ref() == password(session).as_slice()
                         && self.sessions.touch(session, now);
                     let response = if valid {
-                        if let Some(old) = self.owners.insert(session, Owner { shard, conn }) {
-                            if old.conn != conn {
-                                replies[old.shard]
-                                    .push((triggers.len(), Reply::Close { conn: old.conn }));
-                            }
-                        }
+                        self.owners.insert(session, Owner { shard, conn });
                         let timeout_ms = self
                             .sessions
                             .get(session)

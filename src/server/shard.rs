@@ -98,10 +98,10 @@ impl Shard {
         for t in triggers {
             self.public().watches.lock().trigger(t, &mut events);
             for (conn_id, ev) in events.drain(..) {
-                if let Some(c) = conns.get(&conn_id) {
-                    if c.may_read(&t.acl) {
-                        c.send_event(&ev, t.zxid);
-                    }
+                if let Some(c) = conns.get(&conn_id)
+                    && c.may_read(&t.acl)
+                {
+                    c.send_event(&ev, t.zxid);
                 }
             }
         }
