@@ -11,6 +11,8 @@ pub mod codec;
 pub mod error;
 pub mod opcode;
 pub mod path;
+#[cfg(test)]
+mod proptests;
 pub mod records;
 pub mod request;
 pub mod txn;

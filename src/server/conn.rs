@@ -34,6 +34,10 @@ use std::time::{Duration, Instant};
 /// Replies and events buffered beyond this stop the reader until the writer
 /// has drained them: a client that does not read costs bounded memory.
 const OUT_BYTES_MAX: usize = 4 << 20;
+/// Watch events keep arriving while the reader is paused; a client whose
+/// unread output passes this is disconnected rather than buffered without
+/// bound (its session survives and may reconnect).
+const OUT_BYTES_HARD_MAX: usize = 64 << 20;
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
 pub struct Conn {
@@ -225,12 +229,22 @@ impl Conn {
     }
 
     fn write_frame(&self, f: impl FnOnce(&mut Writer)) {
+        if self.dead.get() {
+            return;
+        }
         let mut out = self.out.borrow_mut();
         let mut w = Writer::new(&mut out);
         let at = w.begin_frame();
         f(&mut w);
         w.end_frame(at);
+        let unread = out.len();
         drop(out);
+        if unread > OUT_BYTES_HARD_MAX {
+            tracing::warn!(peer = %self.peer, unread, "closing connection: client is not reading its replies and events");
+            self.dead.set(true);
+            self.out.borrow_mut().clear();
+            let _ = self.close_reader.try_send(());
+        }
         self.wake();
     }
 
@@ -453,7 +467,7 @@ impl Conn {
             }
             req => {
                 let started = Instant::now();
-                self.execute_local(shard, hdr.xid, &req);
+                self.execute_local(shard, hdr.xid, &req, None);
                 self.record_latency(shard, started);
                 Flow::Continue
             }
@@ -473,8 +487,14 @@ impl Conn {
         Flow::Continue
     }
 
+    /// The zxid for a reply answered on the shard. Events for every change up
+    /// to it are already queued for this shard (the sequencer queues them
+    /// before publishing), so deliver them first: a client never sees a
+    /// header zxid ahead of an event it is owed.
     fn last_zxid(&self, shard: &Shard) -> Zxid {
-        shard.shared.tree.read().last_zxid()
+        let zxid = shard.shared.tree.read().last_zxid();
+        shard.drain_inbound();
+        zxid
     }
 
     fn record_latency(&self, shard: &Shard, started: Instant) {
@@ -485,7 +505,9 @@ impl Conn {
 
     /// Requests answered on the shard: tree reads (when nothing is in
     /// flight) and the ones that only touch this shard's watch registry.
-    fn execute_local(&self, shard: &Shard, xid: i32, req: &Request) {
+    /// `at` is the zxid of the request's place in the txn order when the
+    /// sequencer handed it back; `None` when it runs on arrival.
+    fn execute_local(&self, shard: &Shard, xid: i32, req: &Request, at: Option<Zxid>) {
         let registry_result = match req {
             Request::AddWatch { path, mode } => {
                 Some(match crate::proto::AddWatchMode::from_i32(*mode) {
@@ -542,7 +564,7 @@ impl Conn {
             _ => None,
         };
         if let Some(result) = registry_result {
-            let zxid = self.last_zxid(shard);
+            let zxid = at.unwrap_or_else(|| self.last_zxid(shard));
             self.write_reply(shard, xid, zxid, &result);
             return;
         }
@@ -645,11 +667,13 @@ impl Conn {
                     self.wake();
                 }
             }
-            Reply::Local { xid, request, .. } => {
+            Reply::Local {
+                xid, zxid, request, ..
+            } => {
                 let Some((_, started)) = self.pop_in_flight(shard, xid) else {
                     return;
                 };
-                self.execute_local(shard, xid, &request);
+                self.execute_local(shard, xid, &request, Some(zxid));
                 self.record_latency(shard, started);
             }
             Reply::Connected { response, .. } => {

@@ -59,9 +59,11 @@ pub enum Reply {
     },
     /// A request that only touches shard state (addWatch, removeWatches, whoAmI …)
     /// handed back at its place in the order, for the shard to execute.
+    /// `zxid` is the tree's zxid at that place, for the reply header.
     Local {
         conn: ConnId,
         xid: i32,
+        zxid: Zxid,
         request: crate::proto::Request,
     },
     /// The handshake answer; `None` = session unknown or bad password: answer

@@ -21,6 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+/// The longest the sequencer (and a shard's dispatcher) waits for a bell
+/// before looking at its queues anyway.
+pub const SAFETY_POLL_MS: i64 = 10;
+
 /// One unit of work in a batch, in arrival order.
 enum Step {
     Txn {
@@ -123,7 +127,9 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
             .next_expiry_ms()
             .unwrap_or(now + 1000)
             .min(seq.next_container_check_ms);
-        let wait_ms = (next_deadline - now).clamp(1, 1000) as u64;
+        // Never sleep long on the bell alone: a cross-core wakeup that goes
+        // missing costs at most this much latency, never a stuck request.
+        let wait_ms = (next_deadline - now).clamp(1, SAFETY_POLL_MS) as u64;
         let _ = glommio::timer::timeout(Duration::from_millis(wait_ms), async {
             wake_rx.recv().await;
             Ok(())
@@ -491,6 +497,7 @@ impl Sequencer {
                         Reply::Local {
                             conn,
                             xid,
+                            zxid: tree.last_zxid(),
                             request: req,
                         },
                     ));

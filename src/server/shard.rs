@@ -3,6 +3,7 @@
 
 use super::conn::{self, Conn};
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
+use super::sequencer::SAFETY_POLL_MS;
 use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
 use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
@@ -23,6 +24,7 @@ pub struct Shard {
     touched: RefCell<HashSet<SessionId>>,
     to_sequencer: ConnectedSender<()>,
     bell_pending: Cell<bool>,
+    draining: Cell<bool>,
     next_conn: Cell<u64>,
     events: RefCell<Vec<(ConnId, WatcherEvent)>>,
 }
@@ -73,10 +75,17 @@ impl Shard {
     /// the dispatcher when the bell rings, and by a reader after it read the
     /// tree, so that every event for a change its reply could reflect is
     /// already queued on the connection before that reply (watch before data).
+    ///
+    /// Not re-entrant: a reply handled during delivery that asks to drain
+    /// again is a no-op, so batches are always delivered whole and in order.
     pub fn drain_inbound(&self) {
+        if self.draining.replace(true) {
+            return;
+        }
         while let Some(batch) = self.public().inbound.pop() {
             self.deliver(batch);
         }
+        self.draining.set(false);
     }
 
     fn deliver(&self, batch: Batch) {
@@ -148,6 +157,7 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
         touched: RefCell::new(HashSet::new()),
         to_sequencer,
         bell_pending: Cell::new(false),
+        draining: Cell::new(false),
         next_conn: Cell::new(0),
         events: RefCell::new(Vec::new()),
     });
@@ -176,8 +186,16 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
     }
 }
 
+/// Delivers batches when the sequencer rings, and at least every
+/// [`SAFETY_POLL_MS`] regardless: a lost cross-core wakeup must delay a
+/// watch event by milliseconds, never strand it (seen under heavy load).
 async fn dispatcher(shard: Rc<Shard>, bell: ConnectedReceiver<()>) {
-    while bell.recv().await.is_some() {
+    let period = Duration::from_millis(SAFETY_POLL_MS as u64);
+    loop {
+        let rang = glommio::timer::timeout(period, async { Ok(bell.recv().await) }).await;
+        if let Ok(None) = rang {
+            return; // the sequencer is gone; the process is exiting
+        }
         shard.drain_inbound();
         shard.ring_sequencer();
     }
