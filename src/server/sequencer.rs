@@ -388,60 +388,29 @@ impl Sequencer {
                     let result = tree.apply(&hdr, &txn, &mut triggers);
                     self.prep.applied(hdr.zxid);
                     let at = triggers.len();
-                    match then {
-                        AfterApply::Reply => {
-                            if let Some(conn) = conn {
-                                replies[shard].push((
-                                    at,
-                                    Reply::Done {
-                                        conn,
-                                        xid,
-                                        zxid: hdr.zxid,
-                                        result,
-                                        watches: Vec::new(),
-                                    },
-                                ));
-                            }
-                        }
-                        AfterApply::SessionCreated { timeout_ms } => {
-                            if let Some(conn) = conn {
-                                let response = ConnectResponse {
-                                    protocol_version: 0,
-                                    timeout_ms,
-                                    session_id: hdr.session_id,
-                                    passwd: Bytes::copy_from_slice(&password(hdr.session_id)),
-                                    read_only: None,
-                                };
-                                replies[shard].push((
-                                    at,
-                                    Reply::Connected {
-                                        conn,
-                                        response: Some(response),
-                                    },
-                                ));
-                            }
-                        }
-                        AfterApply::SessionClosed { session } => {
-                            self.sessions.remove(session);
-                            if let Some(conn) = conn {
-                                replies[shard].push((
-                                    at,
-                                    Reply::Done {
-                                        conn,
-                                        xid,
-                                        zxid: hdr.zxid,
-                                        result,
-                                        watches: Vec::new(),
-                                    },
-                                ));
-                            }
-                            if let Some(owner) = self.owners.remove(&session)
-                                && Some(owner.conn) != conn
-                            {
-                                replies[owner.shard].push((at, Reply::Close { conn: owner.conn }));
-                            }
+                    if let AfterApply::SessionClosed { session } = then {
+                        self.sessions.remove(session);
+                        if let Some(owner) = self.owners.remove(&session)
+                            && Some(owner.conn) != conn
+                        {
+                            replies[owner.shard].push((at, Reply::Close { conn: owner.conn }));
                         }
                     }
+                    let Some(conn) = conn else { continue };
+                    let reply = match then {
+                        AfterApply::SessionCreated { timeout_ms } => Reply::Connected {
+                            conn,
+                            response: Some(connect_response(hdr.session_id, timeout_ms)),
+                        },
+                        AfterApply::Reply | AfterApply::SessionClosed { .. } => Reply::Done {
+                            conn,
+                            xid,
+                            zxid: hdr.zxid,
+                            result,
+                            watches: Vec::new(),
+                        },
+                    };
+                    replies[shard].push((at, reply));
                 }
                 Step::Failed {
                     shard,
@@ -525,13 +494,7 @@ impl Sequencer {
                             .get(session)
                             .map(|s| s.timeout_ms)
                             .unwrap_or(timeout_ms);
-                        Some(ConnectResponse {
-                            protocol_version: 0,
-                            timeout_ms,
-                            session_id: session,
-                            passwd: Bytes::copy_from_slice(&password(session)),
-                            read_only: None,
-                        })
+                        Some(connect_response(session, timeout_ms))
                     } else {
                         tracing::info!("Invalid session {session} for client, probably expired");
                         None
@@ -561,5 +524,17 @@ impl Sequencer {
             let _ = self.to_shards[shard].try_send(());
         }
         drop(tree);
+    }
+}
+
+/// The handshake answer for a live session (the readOnly byte is set by the
+/// shard, which knows whether the client sent one).
+fn connect_response(session: SessionId, timeout_ms: i32) -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms,
+        session_id: session,
+        passwd: Bytes::copy_from_slice(&password(session)),
+        read_only: None,
     }
 }
