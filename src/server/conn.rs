@@ -572,16 +572,11 @@ impl Conn {
         let (outcome, zxid) = {
             let tree = shard.shared.tree.read();
             let outcome = crate::tree::read::execute(&tree, req, &auth, self.session.get());
-            {
-                let mut watches = outcome.watches().peekable();
-                if watches.peek().is_some() {
-                    let mut reg = shard.public().watches.lock();
-                    for (path, kind) in watches {
-                        reg.add(self.id, path.clone(), *kind);
-                    }
-                }
+            let zxid = tree.last_zxid();
+            for (path, kind) in outcome.watches() {
+                shard.watch_after(zxid, self.id, path.clone(), *kind);
             }
-            (outcome, tree.last_zxid())
+            (outcome, zxid)
         };
         // Events for every change this read could reflect were queued before
         // the tree published it: deliver them ahead of the reply.
@@ -626,11 +621,11 @@ impl Conn {
         let (fired, zxid) = {
             let tree = shard.shared.tree.read();
             let (fired, register) = crate::tree::read::set_watches(&tree, sw);
-            let mut reg = shard.public().watches.lock();
+            let zxid = tree.last_zxid();
             for (path, kind) in register {
-                reg.add(self.id, path, kind);
+                shard.watch_after(zxid, self.id, path, kind);
             }
-            (fired, tree.last_zxid())
+            (fired, zxid)
         };
         shard.drain_inbound();
         // Events fired by setWatches carry no txn: ZooKeeper sends them with zxid -1.

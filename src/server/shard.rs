@@ -16,6 +16,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+struct PendingWatch {
+    zxid: crate::proto::Zxid,
+    conn: ConnId,
+    path: crate::proto::ZString,
+    kind: crate::watch::WatchKind,
+}
+
 pub struct Shard {
     pub id: ShardId,
     pub shared: Arc<Shared>,
@@ -25,6 +32,9 @@ pub struct Shard {
     to_sequencer: ConnectedSender<()>,
     bell_pending: Cell<bool>,
     draining: Cell<bool>,
+    /// Watches armed by shard-local reads of the tree at a zxid, waiting for
+    /// delivery to reach that zxid (see [`Shard::watch_after`]).
+    pending_watches: RefCell<Vec<PendingWatch>>,
     next_conn: Cell<u64>,
     events: RefCell<Vec<(ConnId, WatcherEvent)>>,
 }
@@ -85,7 +95,49 @@ impl Shard {
         while let Some(batch) = self.public().inbound.pop() {
             self.deliver(batch);
         }
+        self.register_pending(None);
         self.draining.set(false);
+    }
+
+    /// Arms a watch for a read that saw the tree at `zxid`. Triggers of
+    /// changes up to `zxid` may still sit in this shard's queue; the read
+    /// already reflects them, so the watch must not fire (and, being
+    /// one-shot, be consumed) for them — its event would reach the client
+    /// before the reply, when the client has no watcher registered yet, and
+    /// the watch would be silently lost. It is registered when delivery
+    /// reaches the first trigger after `zxid`, or when the queue is empty.
+    pub fn watch_after(
+        &self,
+        zxid: crate::proto::Zxid,
+        conn: ConnId,
+        path: crate::proto::ZString,
+        kind: crate::watch::WatchKind,
+    ) {
+        self.pending_watches.borrow_mut().push(PendingWatch {
+            zxid,
+            conn,
+            path,
+            kind,
+        });
+    }
+
+    /// Registers pending watches read before `next` (all of them for `None`).
+    fn register_pending(&self, next: Option<crate::proto::Zxid>) {
+        let mut pending = self.pending_watches.borrow_mut();
+        if pending.is_empty() {
+            return;
+        }
+        let conns = self.conns.borrow();
+        let mut registry = self.public().watches.lock();
+        pending.retain(|w| {
+            if next.is_some_and(|n| w.zxid >= n) {
+                return true;
+            }
+            if conns.contains_key(&w.conn) {
+                registry.add(w.conn, w.path.clone(), w.kind);
+            }
+            false
+        });
     }
 
     fn deliver(&self, batch: Batch) {
@@ -105,6 +157,7 @@ impl Shard {
         let mut events = self.events.borrow_mut();
         let conns = self.conns.borrow();
         for t in triggers {
+            self.register_pending(Some(t.zxid));
             self.public().watches.lock().trigger(t, &mut events);
             for (conn_id, ev) in events.drain(..) {
                 if let Some(c) = conns.get(&conn_id)
@@ -158,6 +211,7 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
         to_sequencer,
         bell_pending: Cell::new(false),
         draining: Cell::new(false),
+        pending_watches: RefCell::new(Vec::new()),
         next_conn: Cell::new(0),
         events: RefCell::new(Vec::new()),
     });
