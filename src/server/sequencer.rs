@@ -23,7 +23,7 @@ use std::time::Duration;
 
 /// The longest the sequencer (and a shard's dispatcher) waits for a bell
 /// before looking at its queues anyway.
-pub const SAFETY_POLL_MS: i64 = 10;
+pub const SAFETY_POLL_MS: i64 = 50;
 
 /// One unit of work in a batch, in arrival order.
 enum Step {
