@@ -23,7 +23,7 @@ fn tree_with(n: usize) -> DataTree {
         let txn = Txn::Create {
             op: OpCode::Create,
             path: format!("/node-{i:08}").into(),
-            data: Bytes::from(vec![b'x'; 100]),
+            data: Bytes::from(vec![b'x'; 100]).into(),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: i as i32 + 1,
@@ -47,7 +47,7 @@ fn codec(c: &mut Criterion) {
     c.bench_function("decode getData request", |bench| {
         bench.iter(|| Request::decode(OpCode::GetData, &mut Reader::new(black_box(frame.clone()))))
     });
-    let resp = Response::Data(Bytes::from(vec![b'x'; 100]), Stat::default());
+    let resp = Response::Data(Bytes::from(vec![b'x'; 100]).into(), Stat::default());
     let mut out = BytesMut::with_capacity(1 << 16);
     c.bench_function("encode getData reply", |bench| {
         bench.iter(|| {

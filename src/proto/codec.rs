@@ -5,7 +5,7 @@
 //! every length against what is left, so a hostile length can neither panic
 //! nor make us allocate beyond the frame. [`Writer`] appends to a `BytesMut`.
 
-use super::types::ZString;
+use super::types::{ZData, ZString};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +116,11 @@ impl Reader {
         Ok(self.read_buffer_opt()?.unwrap_or_default())
     }
 
+    /// Znode data: a buffer whose null (length -1) is kept distinct from empty.
+    pub fn read_data(&mut self) -> Result<ZData, DecodeError> {
+        Ok(ZData::from(self.read_buffer_opt()?))
+    }
+
     pub fn read_ustring_opt(&mut self) -> Result<Option<ZString>, DecodeError> {
         Ok(self
             .read_len()?
@@ -190,6 +195,9 @@ impl<'a> Writer<'a> {
             None => self.i32(-1),
         }
     }
+    pub fn data(&mut self, v: &ZData) -> &mut Self {
+        self.buffer_opt(v.as_option())
+    }
     pub fn ustring(&mut self, v: &str) -> &mut Self {
         self.buffer(v.as_bytes())
     }
@@ -224,6 +232,19 @@ mod tests {
         assert_eq!(r.read_buffer_opt().unwrap(), None);
         assert_eq!(r.read_ustring_opt().unwrap(), None);
         r.finish().unwrap();
+    }
+
+    #[test]
+    fn null_data_stays_null_and_empty_stays_empty() {
+        let mut b = BytesMut::new();
+        Writer::new(&mut b).i32(-1).i32(0);
+        let mut r = Reader::new(b.freeze());
+        let null = r.read_data().unwrap();
+        let empty = r.read_data().unwrap();
+        assert!(null.is_null() && !empty.is_null());
+        let mut out = BytesMut::new();
+        Writer::new(&mut out).data(&null).data(&empty);
+        assert_eq!(&out[..], &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
     }
 
     #[test]

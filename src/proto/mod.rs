@@ -23,4 +23,4 @@ pub use error::ErrorCode;
 pub use opcode::OpCode;
 pub use records::*;
 pub use request::{Request, Response};
-pub use types::{SessionId, Xid, ZString, Zxid};
+pub use types::{SessionId, Xid, ZData, ZString, Zxid};

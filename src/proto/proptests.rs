@@ -17,7 +17,7 @@ const OPS: [i32; 33] = [
 fn seeds() -> Vec<(OpCode, Bytes)> {
     let create = CreateRequest {
         path: "/a/b".into(),
-        data: Bytes::from_static(b"data"),
+        data: Bytes::from_static(b"data").into(),
         acl: vec![
             Acl::new(perms::ALL, "digest", "u:h"),
             Acl::new(perms::READ, "world", "anyone"),
@@ -36,7 +36,7 @@ fn seeds() -> Vec<(OpCode, Bytes)> {
         },
         Request::SetData {
             path: "/x".into(),
-            data: Bytes::from_static(b"v"),
+            data: Bytes::from_static(b"v").into(),
             version: 3,
         },
         Request::GetChildren2 {

@@ -8,14 +8,14 @@ use super::codec::{DecodeError, Reader, Writer};
 use super::error::ErrorCode;
 use super::opcode::OpCode;
 use super::records::*;
-use super::types::{ZString, Zxid};
+use super::types::{ZData, ZString, Zxid};
 use bytes::Bytes;
 
 /// The fields of every create flavour (create, create2, createContainer, createTTL).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateRequest {
     pub path: ZString,
-    pub data: Bytes,
+    pub data: ZData,
     pub acl: Vec<Acl>,
     pub flags: i32,
     /// Only createTTL carries a TTL; -1 otherwise.
@@ -54,7 +54,7 @@ pub enum Request {
     },
     SetData {
         path: ZString,
-        data: Bytes,
+        data: ZData,
         version: i32,
     },
     GetAcl {
@@ -128,7 +128,7 @@ impl Request {
         let req = match op {
             O::Create | O::Create2 | O::CreateContainer => {
                 let path = r.read_ustring()?;
-                let data = r.read_buffer()?;
+                let data = r.read_data()?;
                 let acl = decode_acls(r)?;
                 let flags = r.read_i32()?;
                 Request::Create {
@@ -144,7 +144,7 @@ impl Request {
             }
             O::CreateTtl => {
                 let path = r.read_ustring()?;
-                let data = r.read_buffer()?;
+                let data = r.read_data()?;
                 let acl = decode_acls(r)?;
                 let flags = r.read_i32()?;
                 let ttl_ms = r.read_i64()?;
@@ -173,7 +173,7 @@ impl Request {
             },
             O::SetData => Request::SetData {
                 path: r.read_ustring()?,
-                data: r.read_buffer()?,
+                data: r.read_data()?,
                 version: r.read_i32()?,
             },
             O::GetAcl => Request::GetAcl {
@@ -414,7 +414,7 @@ pub enum MultiResult {
     SetData(Stat),
     Delete,
     Check,
-    GetData(Bytes, Stat),
+    GetData(ZData, Stat),
     GetChildren(Vec<ZString>),
     Error(ErrorCode),
 }
@@ -426,7 +426,7 @@ pub enum Response {
     Path(ZString),
     PathStat(ZString, Stat),
     Stat(Stat),
-    Data(Bytes, Stat),
+    Data(ZData, Stat),
     Acl(Vec<Acl>, Stat),
     Children(Vec<ZString>),
     Children2(Vec<ZString>, Stat),
@@ -449,7 +449,7 @@ impl Response {
             }
             Response::Stat(s) => s.encode(w),
             Response::Data(d, s) => {
-                w.buffer(d);
+                w.data(d);
                 s.encode(w);
             }
             Response::Acl(a, s) => {
@@ -512,7 +512,7 @@ fn encode_multi_result(w: &mut Writer, res: &MultiResult) {
         MultiResult::SetData(s) => s.encode(w),
         MultiResult::Delete | MultiResult::Check => {}
         MultiResult::GetData(d, s) => {
-            w.buffer(d);
+            w.data(d);
             s.encode(w);
         }
         MultiResult::GetChildren(c) => encode_strings(w, c),
@@ -526,7 +526,7 @@ fn encode_multi_result(w: &mut Writer, res: &MultiResult) {
 pub fn encode_request(w: &mut Writer, req: &Request) {
     match req {
         Request::Create { op, req } => {
-            w.ustring(&req.path).buffer(&req.data);
+            w.ustring(&req.path).data(&req.data);
             encode_acls(w, &req.acl);
             w.i32(req.flags);
             if *op == OpCode::CreateTtl {
@@ -547,7 +547,7 @@ pub fn encode_request(w: &mut Writer, req: &Request) {
             data,
             version,
         } => {
-            w.ustring(path).buffer(data).i32(*version);
+            w.ustring(path).data(data).i32(*version);
         }
         Request::GetAcl { path }
         | Request::Sync { path }
@@ -636,7 +636,7 @@ mod tests {
             op: OpCode::CreateTtl,
             req: CreateRequest {
                 path: "/a".into(),
-                data: Bytes::from_static(b"x"),
+                data: Bytes::from_static(b"x").into(),
                 acl: Acl::open_unsafe(),
                 flags: 5,
                 ttl_ms: 100,
@@ -644,7 +644,7 @@ mod tests {
         });
         round_trip(Request::SetData {
             path: "/a".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             version: -1,
         });
         round_trip(Request::Multi(vec![

@@ -8,8 +8,8 @@ use super::codec::{DecodeError, Reader, Writer};
 use super::error::ErrorCode;
 use super::opcode::OpCode;
 use super::records::{Acl, decode_acls, decode_strings, encode_acls, encode_strings};
-use super::types::{SessionId, ZString, Zxid};
-use bytes::{Bytes, BytesMut};
+use super::types::{SessionId, ZData, ZString, Zxid};
+use bytes::BytesMut;
 
 /// `TxnHeader { clientId, cxid, zxid, time, type }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,20 +47,20 @@ pub enum Txn {
     Create {
         op: OpCode,
         path: ZString,
-        data: Bytes,
+        data: ZData,
         acl: Vec<Acl>,
         ephemeral: bool,
         parent_cversion: i32,
     },
     CreateContainer {
         path: ZString,
-        data: Bytes,
+        data: ZData,
         acl: Vec<Acl>,
         parent_cversion: i32,
     },
     CreateTtl {
         path: ZString,
-        data: Bytes,
+        data: ZData,
         acl: Vec<Acl>,
         parent_cversion: i32,
         ttl_ms: i64,
@@ -72,7 +72,7 @@ pub enum Txn {
     },
     SetData {
         path: ZString,
-        data: Bytes,
+        data: ZData,
         version: i32,
     },
     SetAcl {
@@ -121,7 +121,7 @@ impl Txn {
                 parent_cversion,
                 ..
             } => {
-                w.ustring(path).buffer(data);
+                w.ustring(path).data(data);
                 encode_acls(w, acl);
                 w.bool(*ephemeral).i32(*parent_cversion);
             }
@@ -131,7 +131,7 @@ impl Txn {
                 acl,
                 parent_cversion,
             } => {
-                w.ustring(path).buffer(data);
+                w.ustring(path).data(data);
                 encode_acls(w, acl);
                 w.i32(*parent_cversion);
             }
@@ -142,7 +142,7 @@ impl Txn {
                 parent_cversion,
                 ttl_ms,
             } => {
-                w.ustring(path).buffer(data);
+                w.ustring(path).data(data);
                 encode_acls(w, acl);
                 w.i32(*parent_cversion).i64(*ttl_ms);
             }
@@ -154,7 +154,7 @@ impl Txn {
                 data,
                 version,
             } => {
-                w.ustring(path).buffer(data).i32(*version);
+                w.ustring(path).data(data).i32(*version);
             }
             Txn::SetAcl { path, acl, version } => {
                 w.ustring(path);
@@ -192,7 +192,7 @@ impl Txn {
             OpCode::Create | OpCode::Create2 => Txn::Create {
                 op: code,
                 path: r.read_ustring()?,
-                data: r.read_buffer()?,
+                data: r.read_data()?,
                 acl: decode_acls(r)?,
                 ephemeral: r.read_bool()?,
                 // CreateTxnV0 (very old logs) has no parentCVersion.
@@ -200,13 +200,13 @@ impl Txn {
             },
             OpCode::CreateContainer => Txn::CreateContainer {
                 path: r.read_ustring()?,
-                data: r.read_buffer()?,
+                data: r.read_data()?,
                 acl: decode_acls(r)?,
                 parent_cversion: r.read_i32()?,
             },
             OpCode::CreateTtl => Txn::CreateTtl {
                 path: r.read_ustring()?,
-                data: r.read_buffer()?,
+                data: r.read_data()?,
                 acl: decode_acls(r)?,
                 parent_cversion: r.read_i32()?,
                 ttl_ms: r.read_i64()?,
@@ -217,7 +217,7 @@ impl Txn {
             },
             OpCode::SetData => Txn::SetData {
                 path: r.read_ustring()?,
-                data: r.read_buffer()?,
+                data: r.read_data()?,
                 version: r.read_i32()?,
             },
             OpCode::SetAcl => Txn::SetAcl {
@@ -263,6 +263,7 @@ impl Txn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn round_trip(t: Txn) {
         let mut b = BytesMut::new();
@@ -277,14 +278,14 @@ mod tests {
         round_trip(Txn::Create {
             op: OpCode::Create2,
             path: "/a".into(),
-            data: Bytes::from_static(b"d"),
+            data: Bytes::from_static(b"d").into(),
             acl: Acl::open_unsafe(),
             ephemeral: true,
             parent_cversion: 3,
         });
         round_trip(Txn::CreateTtl {
             path: "/t".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             acl: vec![],
             parent_cversion: 1,
             ttl_ms: 500,
@@ -299,7 +300,7 @@ mod tests {
         round_trip(Txn::Multi(vec![
             Txn::SetData {
                 path: "/a".into(),
-                data: Bytes::from_static(b"v"),
+                data: Bytes::from_static(b"v").into(),
                 version: 2,
             },
             Txn::Error(ErrorCode::RuntimeInconsistency),

@@ -147,6 +147,75 @@ impl fmt::Display for ZString {
     }
 }
 
+/// Znode data as jute carries it: a buffer that may be null (length -1).
+/// ZooKeeper keeps a node created with null data distinct from one with empty
+/// data: `getData` answers length -1 for it (kazoo's `create(path, None)`).
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct ZData {
+    bytes: Bytes,
+    null: bool,
+}
+
+impl ZData {
+    pub fn null() -> ZData {
+        ZData {
+            bytes: Bytes::new(),
+            null: true,
+        }
+    }
+    pub fn is_null(&self) -> bool {
+        self.null
+    }
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+    /// `None` for null data, as the wire and the log encode it.
+    pub fn as_option(&self) -> Option<&[u8]> {
+        if self.null { None } else { Some(&self.bytes) }
+    }
+}
+
+impl From<Bytes> for ZData {
+    fn from(bytes: Bytes) -> ZData {
+        ZData { bytes, null: false }
+    }
+}
+
+impl From<Option<Bytes>> for ZData {
+    fn from(b: Option<Bytes>) -> ZData {
+        b.map_or_else(ZData::null, ZData::from)
+    }
+}
+
+impl From<Vec<u8>> for ZData {
+    fn from(v: Vec<u8>) -> ZData {
+        ZData::from(Bytes::from(v))
+    }
+}
+
+impl From<&'static [u8]> for ZData {
+    fn from(v: &'static [u8]) -> ZData {
+        ZData::from(Bytes::from_static(v))
+    }
+}
+
+impl std::ops::Deref for ZData {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl fmt::Debug for ZData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.null {
+            f.write_str("null")
+        } else {
+            fmt::Debug::fmt(&self.bytes, f)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -843,7 +843,7 @@ mod tests {
             op,
             req: CreateRequest {
                 path: path.into(),
-                data: Bytes::from_static(b"d"),
+                data: Bytes::from_static(b"d").into(),
                 acl,
                 flags,
                 ttl_ms,
@@ -873,7 +873,7 @@ mod tests {
     fn set_data(path: &str, version: i32) -> Request {
         Request::SetData {
             path: path.into(),
-            data: Bytes::from_static(b"v"),
+            data: Bytes::from_static(b"v").into(),
             version,
         }
     }

@@ -9,7 +9,7 @@ use super::{DataTree, ROOT, Trigger, node_size};
 use crate::proto::request::MultiResult;
 use crate::proto::txn::{Txn, TxnHeader};
 use crate::proto::{Acl, ErrorCode, EventType, OpCode, Response, Stat, ZString, Zxid};
-use bytes::Bytes;
+
 use std::collections::HashSet;
 
 /// The last segment of `key`, sharing its allocation (`slash` is the index of
@@ -37,7 +37,7 @@ fn split(path: &str) -> Option<(&str, usize)> {
 
 /// What creating a node needs besides its path.
 struct NewNode<'a> {
-    data: &'a Bytes,
+    data: &'a crate::proto::ZData,
     acl: &'a [Acl],
     owner: i64,
     parent_cversion: i32,
@@ -351,7 +351,7 @@ impl DataTree {
     fn set_data(
         &mut self,
         path: &ZString,
-        data: &Bytes,
+        data: &crate::proto::ZData,
         version: i32,
         zxid: Zxid,
         time_ms: i64,
@@ -433,6 +433,7 @@ mod tests {
     use crate::proto::SessionId;
     use crate::proto::perms;
     use crate::tree::acl::OPEN_UNSAFE_ACL_ID;
+    use bytes::Bytes;
 
     const TIME_MS: i64 = 1_700_000_000_000;
 
@@ -454,7 +455,7 @@ mod tests {
         Txn::Create {
             op,
             path: path.into(),
-            data: Bytes::from_static(data),
+            data: Bytes::from_static(data).into(),
             acl: Acl::open_unsafe(),
             ephemeral,
             parent_cversion: pcv,
@@ -471,7 +472,7 @@ mod tests {
     fn set_data(path: &str, data: &'static [u8], version: i32) -> Txn {
         Txn::SetData {
             path: path.into(),
-            data: Bytes::from_static(data),
+            data: Bytes::from_static(data).into(),
             version,
         }
     }
@@ -782,7 +783,7 @@ mod tests {
         let mut t = DataTree::new();
         let txn = Txn::CreateContainer {
             path: "/c".into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             acl: Acl::open_unsafe(),
             parent_cversion: -1,
         };
@@ -807,7 +808,7 @@ mod tests {
     fn ttl_txn(path: &str, ttl_ms: i64) -> Txn {
         Txn::CreateTtl {
             path: path.into(),
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             acl: Acl::open_unsafe(),
             parent_cversion: -1,
             ttl_ms,
@@ -983,7 +984,7 @@ mod tests {
         let txn = Txn::Create {
             op: OpCode::Create,
             path,
-            data: Bytes::new(),
+            data: Bytes::new().into(),
             acl: Acl::open_unsafe(),
             ephemeral: false,
             parent_cversion: -1,

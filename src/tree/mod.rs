@@ -278,7 +278,7 @@ impl DataTree {
         };
         self.data_size =
             (self.data_size + data.len() as u64).saturating_sub(node.data.len() as u64);
-        node.data = data;
+        node.data = data.into();
         node.version = -1;
         node.mzxid = config_version;
         node.mtime = now_ms;

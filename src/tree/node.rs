@@ -6,7 +6,7 @@
 //! exactly as `DataNode.copyStat` does.
 
 use crate::proto::{Stat, ZString};
-use bytes::Bytes;
+
 use std::collections::HashSet;
 
 /// `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
@@ -88,7 +88,7 @@ pub struct Znode {
     /// 0, an owning session id, the container marker or a TTL (see [`NodeKind`]).
     pub ephemeral_owner: i64,
     pub pzxid: i64,
-    pub data: Bytes,
+    pub data: crate::proto::ZData,
     /// Index into the tree's [`super::AclCache`] (ZooKeeper's `Long` ACL ids;
     /// [`super::acl::OPEN_UNSAFE_ACL_ID`] is ZooKeeper's -1).
     pub acl: u64,

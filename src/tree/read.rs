@@ -88,7 +88,10 @@ fn get_data(
     path: &ZString,
     watch: bool,
     auth: &AuthContext,
-) -> (Result<(bytes::Bytes, crate::proto::Stat), ErrorCode>, Armed) {
+) -> (
+    Result<(crate::proto::ZData, crate::proto::Stat), ErrorCode>,
+    Armed,
+) {
     let Some(n) = tree.get(path) else {
         return (Err(ErrorCode::NoNode), None);
     };
@@ -317,7 +320,7 @@ mod tests {
             Txn::Create {
                 op: OpCode::Create,
                 path: path.into(),
-                data: Bytes::from_static(data),
+                data: Bytes::from_static(data).into(),
                 acl,
                 ephemeral: false,
                 parent_cversion: -1,
@@ -333,7 +336,7 @@ mod tests {
             Txn::Create {
                 op: OpCode::Create,
                 path: path.into(),
-                data: Bytes::new(),
+                data: Bytes::new().into(),
                 acl: Acl::open_unsafe(),
                 ephemeral: true,
                 parent_cversion: -1,
@@ -379,7 +382,7 @@ mod tests {
         let n = t.get("/a").unwrap();
         assert_eq!(
             out.result,
-            Ok(Response::Data(Bytes::from_static(b"va"), n.stat()))
+            Ok(Response::Data(Bytes::from_static(b"va").into(), n.stat()))
         );
         assert_eq!(out.watch, Some(("/a".into(), WatchKind::Data)));
         let out = run(&t, get_data("/a", false), &anyone());
@@ -620,7 +623,7 @@ mod tests {
         assert_eq!(
             out.result,
             Ok(Response::Multi(vec![
-                MultiResult::GetData(Bytes::from_static(b"va"), a.stat()),
+                MultiResult::GetData(Bytes::from_static(b"va").into(), a.stat()),
                 MultiResult::Error(ErrorCode::NoNode),
                 MultiResult::Error(ErrorCode::NoAuth),
                 MultiResult::GetChildren(vec![]),
@@ -659,7 +662,7 @@ mod tests {
             ME,
             Txn::SetData {
                 path: "/a/b".into(),
-                data: Bytes::from_static(b"x"),
+                data: Bytes::from_static(b"x").into(),
                 version: 1,
             },
         );

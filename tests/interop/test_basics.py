@@ -204,3 +204,14 @@ def test_four_letter_words_answer(zk):
     srvr = zk.command(b"srvr")
     assert "Mode:" in srvr
     assert "Zxid:" in srvr
+
+
+def test_null_data_is_kept_distinct_from_empty_data(zk, root):
+    # ZooKeeper stores null data as null: get returns None (length -1), not b"".
+    zk.create(f"{root}/null", None)
+    zk.create(f"{root}/empty", b"")
+    assert zk.get(f"{root}/null")[0] is None
+    assert zk.get(f"{root}/empty")[0] == b""
+    zk.set(f"{root}/empty", None)
+    assert zk.get(f"{root}/empty")[0] is None
+    assert zk.get(f"{root}/null")[1].dataLength == 0
