@@ -340,7 +340,6 @@ impl Conn {
                 shard: shard.id,
                 conn: self.id,
                 timeout_ms,
-                read_only: req.read_only,
             }
         } else {
             ToSequencer::Reattach {
@@ -349,7 +348,6 @@ impl Conn {
                 session: req.session_id,
                 passwd: req.passwd.clone(),
                 timeout_ms,
-                read_only: req.read_only,
             }
         };
         shard.send(msg).await;

@@ -29,7 +29,6 @@ pub enum ToSequencer {
         shard: ShardId,
         conn: ConnId,
         timeout_ms: i32,
-        read_only: Option<bool>,
     },
     /// A handshake that names an existing session.
     Reattach {
@@ -38,7 +37,6 @@ pub enum ToSequencer {
         session: SessionId,
         passwd: Bytes,
         timeout_ms: i32,
-        read_only: Option<bool>,
     },
     /// Sessions that showed activity since the last report (like a learner's PING touch table).
     Touch { sessions: Vec<SessionId> },

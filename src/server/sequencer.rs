@@ -53,6 +53,8 @@ enum Step {
         xid: i32,
         req: Request,
     },
+    /// A handshake that cannot be served: answered as an expired session.
+    Refuse { shard: ShardId, conn: ConnId },
     Reattach {
         shard: ShardId,
         conn: ConnId,
@@ -237,7 +239,6 @@ impl Sequencer {
                 shard,
                 conn,
                 timeout_ms,
-                ..
             } => {
                 let session = self.sessions.next_id();
                 self.sessions.add(session, timeout_ms, now);
@@ -252,9 +253,12 @@ impl Sequencer {
                         then: AfterApply::SessionCreated { timeout_ms },
                     }),
                     Prepped::Failed(err) => {
+                        // Only at zxid exhaustion: refuse the handshake rather
+                        // than leave the connection waiting for an answer.
                         tracing::error!("createSession prep failed: {err:?}");
                         self.sessions.remove(session);
                         self.owners.remove(&session);
+                        steps.push(Step::Refuse { shard, conn });
                     }
                 }
             }
@@ -264,7 +268,6 @@ impl Sequencer {
                 session,
                 passwd,
                 timeout_ms,
-                ..
             } => {
                 steps.push(Step::Reattach {
                     shard,
@@ -468,6 +471,15 @@ impl Sequencer {
                             xid,
                             zxid: tree.last_zxid(),
                             request: req,
+                        },
+                    ));
+                }
+                Step::Refuse { shard, conn } => {
+                    replies[shard].push((
+                        triggers.len(),
+                        Reply::Connected {
+                            conn,
+                            response: None,
                         },
                     ));
                 }
