@@ -1,0 +1,5 @@
+//! Durable storage in Apache ZooKeeper's formats: the txn log, snapshots,
+//! recovery and purge (DESIGN.md §5, docs/architecture.md §8).
+
+pub mod format;
+pub mod snapshot;

@@ -1,0 +1,482 @@
+//! Snapshots in ZooKeeper's `FileSnap` format: header, sessions, the ACL
+//! table, every node parents-first (root as `""`), the `/` end marker, then
+//! the Adler32 seal (`checksum | "/"`) over everything before it.
+//!
+//! Taking one is *fuzzy*, as in ZooKeeper: the tree is walked in small chunks,
+//! each under a short read lock, while the sequencer keeps applying. Replaying
+//! the log from the snapshot's zxid over it gives the exact tree. Nodes
+//! created after the snapshot began are left out (the log recreates them), so
+//! every node written refers to an ACL in the table written before it.
+
+use super::format::{Adler32, HEADER_LEN, SNAP_DBID, SNAP_MAGIC, check_header, file_header};
+use crate::proto::codec::{Reader, Writer};
+use crate::proto::records::{Acl, decode_acls, encode_acls};
+use crate::proto::{SessionId, ZData, ZString, Zxid};
+use crate::tree::node::Znode;
+use crate::tree::{DataTree, LoadError, ROOT};
+use bytes::{Bytes, BytesMut};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Nodes copied per read-lock hold: bounds how long a snapshot can delay the
+/// sequencer's write lock (a few tens of µs).
+const NODES_PER_CHUNK: usize = 256;
+
+/// The marker path that ends the node list and the seal.
+const END_PATH: &str = "/";
+
+/// What a snapshot file held besides the tree.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub zxid: Zxid,
+    pub sessions: Vec<(SessionId, i32)>,
+    pub acl_entries: usize,
+    pub nodes: usize,
+    /// ZooKeeper 3.6+ writes `ZxidDigest { zxid, version, digest }` after the seal.
+    pub digest: Option<(i64, i32, i64)>,
+}
+
+/// A snapshot file that cannot be used, with where it went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: offset {offset}: {reason}")]
+pub struct SnapshotError {
+    pub path: String,
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// A snapshot file being written with its running checksum. It is written
+/// under a temporary name ZooKeeper does not read (`tmp.snapshot.<zxid>`)
+/// and renamed into place only once complete and synced.
+pub struct SnapshotWriter {
+    file: io::BufWriter<File>,
+    sum: Adler32,
+    tmp: PathBuf,
+    dest: PathBuf,
+    written: u64,
+}
+
+impl SnapshotWriter {
+    pub fn create(dir: &Path, zxid: Zxid) -> io::Result<SnapshotWriter> {
+        let name = super::format::file_name(super::format::SNAPSHOT_PREFIX, zxid);
+        let dest = dir.join(&name);
+        let tmp = dir.join(format!("tmp.{name}"));
+        let file = File::create(&tmp)?;
+        let mut w = SnapshotWriter {
+            file: io::BufWriter::with_capacity(1 << 20, file),
+            sum: Adler32::new(),
+            tmp,
+            dest,
+            written: 0,
+        };
+        w.write(&file_header(SNAP_MAGIC, SNAP_DBID))?;
+        Ok(w)
+    }
+
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sum.update(bytes);
+        self.written += bytes.len() as u64;
+        self.file.write_all(bytes)
+    }
+
+    /// Seals, syncs and renames into place; returns the final path and size.
+    pub fn finish(mut self) -> io::Result<(PathBuf, u64)> {
+        let mut seal = BytesMut::new();
+        Writer::new(&mut seal)
+            .i64(self.sum.value())
+            .ustring(END_PATH);
+        self.file.write_all(&seal)?;
+        self.written += seal.len() as u64;
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&self.tmp, &self.dest)?;
+        sync_dir(self.dest.parent().unwrap_or(Path::new(".")))?;
+        Ok((self.dest, self.written))
+    }
+}
+
+/// Makes a rename or a new file in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn encode_sessions(out: &mut BytesMut, sessions: &[(SessionId, i32)]) {
+    let mut w = Writer::new(out);
+    w.i32(sessions.len() as i32);
+    for (id, timeout) in sessions {
+        w.i64(id.0).i32(*timeout);
+    }
+}
+
+fn encode_node(out: &mut BytesMut, path: &str, n: &Znode) {
+    let mut w = Writer::new(out);
+    w.ustring(path)
+        .data(&n.data)
+        .i64(n.acl as i64)
+        .i64(n.czxid)
+        .i64(n.mzxid)
+        .i64(n.ctime)
+        .i64(n.mtime)
+        .i32(n.version)
+        .i32(n.cversion)
+        .i32(n.aversion)
+        .i64(n.ephemeral_owner)
+        .i64(n.pzxid);
+}
+
+/// Takes a fuzzy snapshot of `tree` as of `zxid` (the last zxid applied when
+/// it was asked for) into `dir`. `sessions` are the live sessions at that
+/// moment. Never holds the read lock for more than one chunk of nodes.
+pub fn take(
+    tree: &RwLock<DataTree>,
+    sessions: &[(SessionId, i32)],
+    zxid: Zxid,
+    dir: &Path,
+) -> io::Result<(PathBuf, u64)> {
+    let mut out = SnapshotWriter::create(dir, zxid)?;
+    let mut buf = BytesMut::with_capacity(1 << 16);
+    encode_sessions(&mut buf, sessions);
+    // The ACL table as of now: any node that could refer to a later entry
+    // was created or re-ACLed after `zxid`, and the log replays that change.
+    let acls: HashMap<u64, Vec<Acl>> = {
+        let t = tree.read();
+        t.acl_cache()
+            .iter()
+            .map(|(id, a)| (id, a.to_vec()))
+            .collect()
+    };
+    {
+        let mut w = Writer::new(&mut buf);
+        w.i32(acls.len() as i32);
+        let mut ids: Vec<_> = acls.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            w.i64(id as i64);
+            encode_acls(&mut w, &acls[&id]);
+        }
+    }
+    out.write(&buf)?;
+    buf.clear();
+    // Depth-first from the root, parents before children, as ZooKeeper writes.
+    let mut stack: Vec<ZString> = vec![ZString::from_static(ROOT)];
+    while !stack.is_empty() {
+        {
+            let t = tree.read();
+            let mut copied = 0;
+            while copied < NODES_PER_CHUNK {
+                let Some(path) = stack.pop() else { break };
+                let Some(node) = t.get(&path) else { continue };
+                // Created after the snapshot began (so is its subtree): the
+                // log has it.
+                if node.czxid > zxid.0 {
+                    continue;
+                }
+                let is_root = path.as_str() == ROOT;
+                let mut n = node.clone_without_children();
+                if !acls.contains_key(&n.acl) && n.acl != crate::tree::acl::OPEN_UNSAFE_ACL_ID {
+                    // Re-ACLed after the snapshot began; the logged setACL
+                    // puts the right list back.
+                    n.acl = crate::tree::acl::OPEN_UNSAFE_ACL_ID;
+                }
+                encode_node(&mut buf, if is_root { "" } else { path.as_str() }, &n);
+                for child in &node.children {
+                    let full = if is_root {
+                        format!("/{child}")
+                    } else {
+                        format!("{path}/{child}")
+                    };
+                    stack.push(ZString::from(full));
+                }
+                copied += 1;
+            }
+        }
+        if buf.len() >= 1 << 16 || stack.is_empty() {
+            out.write(&buf)?;
+            buf.clear();
+        }
+    }
+    Writer::new(&mut buf).ustring(END_PATH);
+    out.write(&buf)?;
+    out.finish()
+}
+
+/// Reads a whole snapshot into `tree` (emptied first). Checks the header,
+/// every record and the seal; on error the tree is unusable.
+pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotError> {
+    let bytes = std::fs::read(path).map_err(|e| SnapshotError {
+        path: path.display().to_string(),
+        offset: 0,
+        reason: e.to_string(),
+    })?;
+    let zxid = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| super::format::zxid_from_name(n, super::format::SNAPSHOT_PREFIX))
+        .unwrap_or_default();
+    tree.begin_load();
+    let mut info = parse(Bytes::from(bytes), |item| match item {
+        Item::Acl(id, acls) => {
+            tree.load_acl(id as u64, acls);
+            Ok(())
+        }
+        Item::Node(_, p, n) => tree.load_node(&p, n).map_err(|e: LoadError| e.to_string()),
+    })
+    .map_err(|(offset, reason)| SnapshotError {
+        path: path.display().to_string(),
+        offset,
+        reason,
+    })?;
+    tree.finish_load(zxid);
+    info.zxid = zxid;
+    Ok(info)
+}
+
+/// One entry of a snapshot, in file order.
+pub enum Item {
+    /// An ACL table entry: id and list.
+    Acl(i64, Vec<Acl>),
+    /// A node: its offset in the file, path (`""` for the root) and record.
+    Node(u64, ZString, Znode),
+}
+
+/// Parses snapshot bytes, handing ACL entries and nodes to `on_item` in file
+/// order. Errors are `(offset, reason)`.
+pub fn parse(
+    buf: Bytes,
+    mut on_item: impl FnMut(Item) -> Result<(), String>,
+) -> Result<SnapshotInfo, (u64, String)> {
+    check_header(&buf, SNAP_MAGIC).map_err(|r| (0, r))?;
+    let mut r = Reader::new(buf.slice(HEADER_LEN..));
+    let at = |r: &Reader| (HEADER_LEN + r.offset()) as u64;
+    let mut info = SnapshotInfo::default();
+    let count = r.read_i32().map_err(|e| (at(&r), e.to_string()))?;
+    if count < 0 || count as usize > r.remaining() / 12 {
+        return Err((at(&r), format!("bad session count {count}")));
+    }
+    for _ in 0..count {
+        let id = r.read_i64().map_err(|e| (at(&r), e.to_string()))?;
+        let timeout = r.read_i32().map_err(|e| (at(&r), e.to_string()))?;
+        info.sessions.push((SessionId(id), timeout));
+    }
+    let acl_count = r.read_i32().map_err(|e| (at(&r), e.to_string()))?;
+    if acl_count < 0 || acl_count as usize > r.remaining() / 12 {
+        return Err((at(&r), format!("bad ACL table size {acl_count}")));
+    }
+    for _ in 0..acl_count {
+        let id = r.read_i64().map_err(|e| (at(&r), e.to_string()))?;
+        let acls = decode_acls(&mut r).map_err(|e| (at(&r), e.to_string()))?;
+        let offset = at(&r);
+        on_item(Item::Acl(id, acls)).map_err(|e| (offset, e))?;
+        info.acl_entries += 1;
+    }
+    loop {
+        let offset = at(&r);
+        let path = r.read_ustring().map_err(|e| (offset, e.to_string()))?;
+        if path.as_str() == END_PATH {
+            break;
+        }
+        let node = read_node(&mut r).map_err(|e| (offset, e.to_string()))?;
+        on_item(Item::Node(offset, path, node)).map_err(|e| (offset, e))?;
+        info.nodes += 1;
+    }
+    // The seal: the checksum of everything before it, then "/".
+    let seal_at = HEADER_LEN + r.offset();
+    let stored = r.read_i64().map_err(|e| (seal_at as u64, e.to_string()))?;
+    let computed = Adler32::of(&buf[..seal_at]);
+    if stored != computed {
+        return Err((
+            seal_at as u64,
+            format!("snapshot checksum mismatch (stored {stored}, computed {computed})"),
+        ));
+    }
+    let end = r.read_ustring().map_err(|e| (at(&r), e.to_string()))?;
+    if end.as_str() != END_PATH {
+        return Err((at(&r), "seal not followed by \"/\"".into()));
+    }
+    if r.remaining() >= 20 {
+        let z = r.read_i64().unwrap_or_default();
+        let v = r.read_i32().unwrap_or_default();
+        let d = r.read_i64().unwrap_or_default();
+        info.digest = Some((z, v, d));
+    }
+    Ok(info)
+}
+
+fn read_node(r: &mut Reader) -> Result<Znode, crate::proto::codec::DecodeError> {
+    let data = r.read_data()?;
+    // Own the bytes: a slice would pin the whole file in memory.
+    let data = if data.is_null() {
+        ZData::null()
+    } else {
+        ZData::from(Bytes::copy_from_slice(data.bytes()))
+    };
+    Ok(Znode {
+        data,
+        acl: r.read_i64()? as u64,
+        czxid: r.read_i64()?,
+        mzxid: r.read_i64()?,
+        ctime: r.read_i64()?,
+        mtime: r.read_i64()?,
+        version: r.read_i32()?,
+        cversion: r.read_i32()?,
+        aversion: r.read_i32()?,
+        ephemeral_owner: r.read_i64()?,
+        pzxid: r.read_i64()?,
+        ..Default::default()
+    })
+}
+
+/// Whether a snapshot file ends in a seal (`SnapStream.isValidCheckedStream`:
+/// the last five bytes are the string "/"). Cheap; a full load checks more.
+pub fn looks_complete(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.seek(SeekFrom::End(0)) else {
+        return false;
+    };
+    if len < 10 {
+        return false;
+    }
+    // A ZooKeeper 3.6+ snapshot may end in a digest and a second seal; both
+    // seals end in "/".
+    let mut tail = [0u8; 5];
+    f.seek(SeekFrom::Start(len - 5)).is_ok()
+        && f.read_exact(&mut tail).is_ok()
+        && tail == [0, 0, 0, 1, b'/']
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::txn::{Txn, TxnHeader};
+    use crate::proto::{OpCode, perms};
+
+    fn apply(tree: &mut DataTree, zxid: i64, txn: Txn) {
+        let hdr = TxnHeader {
+            session_id: SessionId(5),
+            cxid: 1,
+            zxid: Zxid(zxid),
+            time_ms: 1000 + zxid,
+            op: txn.op().as_i32(),
+        };
+        tree.apply(&hdr, &txn, &mut Vec::new()).unwrap();
+    }
+
+    fn create(path: &str, data: &'static [u8], acl: Vec<Acl>, pcv: i32) -> Txn {
+        Txn::Create {
+            op: OpCode::Create,
+            path: path.into(),
+            data: ZData::from(data),
+            acl,
+            ephemeral: false,
+            parent_cversion: pcv,
+        }
+    }
+
+    fn sample() -> DataTree {
+        let mut t = DataTree::new();
+        let digest = vec![Acl::new(perms::ALL, "digest", "u:abc=")];
+        apply(&mut t, 1, create("/a", b"one", Acl::open_unsafe(), 1));
+        apply(&mut t, 2, create("/a/b", b"\x00\xff", digest.clone(), 1));
+        apply(&mut t, 3, create("/c", b"", digest, 2));
+        apply(
+            &mut t,
+            4,
+            Txn::SetData {
+                path: "/a".into(),
+                data: ZData::from(&b"two"[..]),
+                version: 1,
+            },
+        );
+        t
+    }
+
+    fn same_tree(a: &DataTree, b: &DataTree) {
+        assert_eq!(a.node_count(), b.node_count());
+        for (p, n) in a.nodes() {
+            let m = b.get(p).unwrap_or_else(|| panic!("{p} missing"));
+            assert_eq!(n.stat(), m.stat(), "{p}");
+            assert_eq!(n.data, m.data, "{p}");
+            assert_eq!(a.acl(n), b.acl(m), "{p}");
+        }
+    }
+
+    #[test]
+    fn snapshot_round_trips_tree_sessions_and_acls() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let sessions = vec![(SessionId(0x100_0000_0000_0001), 30_000)];
+        let (path, size) = take(&tree, &sessions, Zxid(4), dir.path()).unwrap();
+        assert_eq!(path.file_name().unwrap(), "snapshot.4");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), size);
+        assert!(looks_complete(&path));
+        let mut loaded = DataTree::new();
+        let info = load(&path, &mut loaded).unwrap();
+        assert_eq!(info.zxid, Zxid(4));
+        assert_eq!(info.sessions, sessions);
+        assert_eq!(loaded.last_zxid(), Zxid(4));
+        same_tree(&tree.read(), &loaded);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn nodes_created_after_the_snapshot_zxid_are_left_to_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let (path, _) = take(&tree, &[], Zxid(2), dir.path()).unwrap();
+        let mut loaded = DataTree::new();
+        load(&path, &mut loaded).unwrap();
+        assert!(loaded.get("/a/b").is_some());
+        assert!(loaded.get("/c").is_none(), "czxid 3 > snapshot zxid 2");
+        // Replaying txn 3 and 4 over the fuzzy snapshot gives the same tree.
+        let digest = vec![Acl::new(perms::ALL, "digest", "u:abc=")];
+        apply(&mut loaded, 3, create("/c", b"", digest, 2));
+        let _ = loaded.apply(
+            &TxnHeader {
+                session_id: SessionId(5),
+                cxid: 1,
+                zxid: Zxid(4),
+                time_ms: 1004,
+                op: OpCode::SetData.as_i32(),
+            },
+            &Txn::SetData {
+                path: "/a".into(),
+                data: ZData::from(&b"two"[..]),
+                version: 1,
+            },
+            &mut Vec::new(),
+        );
+        same_tree(&tree.read(), &loaded);
+    }
+
+    #[test]
+    fn any_flipped_byte_is_reported_with_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let (path, _) = take(&tree, &[], Zxid(4), dir.path()).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        for i in (0..good.len() - 5).step_by(7) {
+            let mut bad = good.clone();
+            bad[i] ^= 0x40;
+            let r = parse(Bytes::from(bad), |_| Ok(()));
+            assert!(r.is_err(), "flip at {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn truncated_snapshot_is_not_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let (path, _) = take(&tree, &[], Zxid(4), dir.path()).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &good[..good.len() - 3]).unwrap();
+        assert!(!looks_complete(&path));
+        assert!(load(&path, &mut DataTree::new()).is_err());
+    }
+}
