@@ -2,4 +2,5 @@
 //! recovery and purge (DESIGN.md §5, docs/architecture.md §8).
 
 pub mod format;
+pub mod recovery;
 pub mod snapshot;
