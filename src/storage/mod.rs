@@ -2,5 +2,6 @@
 //! recovery and purge (DESIGN.md §5, docs/architecture.md §8).
 
 pub mod format;
+pub mod logdev;
 pub mod recovery;
 pub mod snapshot;
