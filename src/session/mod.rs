@@ -73,7 +73,8 @@ impl SessionTracker {
             self.next_session_id = id.wrapping_add(1);
             // 0 means "no session" on the wire; the container marker is an
             // ephemeral owner value that must never name a real session.
-            if id != 0 && id != CONTAINER_OWNER {
+            // Sessions recovered from disk keep their ids.
+            if id != 0 && id != CONTAINER_OWNER && !self.sessions.contains_key(&SessionId(id)) {
                 return SessionId(id);
             }
         }
@@ -130,6 +131,20 @@ impl SessionTracker {
         {
             info.closing = true;
             unbucket(&mut self.buckets, id, info.expires_at_ms);
+        }
+    }
+
+    /// A closeSession that never reached the log (the write failed): the
+    /// session lives on, due to expire `timeout` from now.
+    pub fn reopen(&mut self, id: SessionId, now_ms: i64) {
+        if let Some(info) = self.sessions.get_mut(&id)
+            && info.closing
+        {
+            info.closing = false;
+            let expires_at_ms =
+                round_to_next_tick(now_ms.saturating_add(info.timeout_ms.into()), self.tick_ms);
+            info.expires_at_ms = expires_at_ms;
+            self.buckets.entry(expires_at_ms).or_default().insert(id);
         }
     }
 

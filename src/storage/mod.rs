@@ -2,6 +2,8 @@
 //! recovery and purge (DESIGN.md §5, docs/architecture.md §8).
 
 pub mod format;
+pub mod log;
 pub mod logdev;
+pub mod purge;
 pub mod recovery;
 pub mod snapshot;
