@@ -7,7 +7,6 @@ use common::Server;
 use common::raw::{Session, op, req};
 
 #[test]
-#[ignore = "needs the durable transaction log and snapshots (storage issue); state is in memory until then"]
 fn acknowledged_writes_survive_kill9_and_restart() {
     let Some(mut server) =
         Server::start_dedicated("acknowledged_writes_survive_kill9_and_restart", &[])
@@ -43,7 +42,6 @@ fn acknowledged_writes_survive_kill9_and_restart() {
 }
 
 #[test]
-#[ignore = "needs the durable transaction log and snapshots (storage issue); state is in memory until then"]
 fn session_can_be_reattached_after_a_restart() {
     let Some(mut server) =
         Server::start_dedicated("session_can_be_reattached_after_a_restart", &[])

@@ -7,6 +7,7 @@
 
 mod conn;
 mod limits;
+mod logwriter;
 mod messages;
 mod sequencer;
 mod shard;
@@ -15,8 +16,11 @@ pub mod shared;
 pub use shared::Shared;
 
 use crate::config::Config;
+use crate::storage::{log::TxnLog, logdev::LogOptions, recovery, snapshot};
+use glommio::channels::shared_channel;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Bytes each executor registers for io_uring buffers. corral's sockets do
 /// not use registered buffers and the log writer has its own ring, so keep it
@@ -26,19 +30,53 @@ const IO_MEMORY_BYTES: usize = 512 * 1024;
 /// Runs the server until a fatal error. Blocks the calling thread.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let cores = config.cores.max(1);
-    limits::ensure_memlock((cores + 1) * (IO_MEMORY_BYTES + 512 * 1024))?;
+    // Shards, the sequencer and the log writer each run an executor.
+    limits::ensure_memlock((cores + 2) * (IO_MEMORY_BYTES + 512 * 1024))?;
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map(|set| set.into_iter().map(|l| l.cpu).collect())
         .unwrap_or_default();
-    let (shared, wiring, seq_wiring) = Shared::new(config, cores)?;
+    let storage = open_storage(&config)?;
+    let (shared, wiring, seq_wiring) = Shared::new(config, cores, storage.tree)?;
     let shared = Arc::new(shared);
+    if storage.fresh {
+        // As ZooKeeper does on first start: a snapshot before any log, so
+        // the directory always holds one to recover from.
+        let zxid = shared.tree.read().last_zxid();
+        let (path, _) = snapshot::take(&shared.tree, &[], zxid, &storage.snap_dir)
+            .map_err(|e| anyhow::anyhow!("writing the initial snapshot: {e}"))?;
+        tracing::info!("Wrote initial snapshot {}", path.display());
+    }
+    start_autopurge(&shared.config, &storage.snap_dir, &storage.log_dir);
     tracing::info!(
         port = shared.config.client_port,
         cores,
         server_id = shared.server_id,
         "corral serving (standalone)"
     );
-    let mut handles = Vec::with_capacity(cores + 1);
+    let mut handles = Vec::with_capacity(cores + 2);
+    let (job_tx, job_rx) = shared_channel::new_bounded(2);
+    let (done_tx, done_rx) = shared_channel::new_bounded(2);
+    {
+        let c = &shared.config;
+        let opts = LogOptions {
+            prealloc_size: c.pre_alloc_size_kb.saturating_mul(1024).max(64 * 1024),
+            force_sync: c.force_sync,
+            direct: true,
+        };
+        let log = TxnLog::new(&storage.log_dir, opts, c.fsync_warning_threshold_ms);
+        let handle = LocalExecutorBuilder::new(Placement::Unbound)
+            .name("corral-log")
+            .io_memory(IO_MEMORY_BYTES)
+            .spawn(move || async move { logwriter::run(log, job_rx, done_tx).await })
+            .map_err(|e| anyhow::anyhow!("starting the log writer executor: {e}"))?;
+        handles.push(handle);
+    }
+    let seq_storage = sequencer::Storage {
+        to_writer: job_tx,
+        from_writer: done_rx,
+        sessions: storage.sessions,
+        snap_dir: storage.snap_dir,
+    };
     // The sequencer has an executor of its own: the single writer never
     // competes with a shard's connections for its task queue. It is not pinned,
     // so on a machine with fewer cores than shards + 1 the kernel places it.
@@ -47,7 +85,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(Placement::Unbound)
             .name("corral-sequencer")
             .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move { sequencer::run(shared, seq_wiring).await })
+            .spawn(move || async move { sequencer::run(shared, seq_wiring, seq_storage).await })
             .map_err(|e| anyhow::anyhow!("starting the sequencer executor: {e}"))?;
         handles.push(handle);
     }
@@ -72,4 +110,82 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The most bytes one log write can hold: a group commit stops growing at
+/// [`sequencer::GROUP_COMMIT_BYTES`], plus one txn of up to jute.maxbuffer.
+/// Recovery treats a bad record as a torn tail only within this reach.
+pub fn max_log_write(config: &Config) -> u64 {
+    (sequencer::GROUP_COMMIT_BYTES + config.jute_max_buffer + (64 << 10)) as u64
+}
+
+struct OpenedStorage {
+    tree: crate::tree::DataTree,
+    sessions: std::collections::BTreeMap<crate::proto::SessionId, i32>,
+    fresh: bool,
+    snap_dir: std::path::PathBuf,
+    log_dir: std::path::PathBuf,
+}
+
+/// Recovers the tree and sessions from dataDir and dataLogDir.
+fn open_storage(config: &Config) -> anyhow::Result<OpenedStorage> {
+    let started = Instant::now();
+    let snap_dir = recovery::version_dir(&config.data_dir)?;
+    let log_dir = recovery::version_dir(&config.data_log_dir)?;
+    let r = recovery::recover(
+        &snap_dir,
+        &log_dir,
+        config.extended_types_enabled,
+        max_log_write(config),
+    )?;
+    tracing::info!(
+        "Recovered {} nodes, {} sessions, last zxid {} from {} ({} txns replayed from {} log \
+         files) in {} ms",
+        r.tree.node_count(),
+        r.sessions.len(),
+        r.tree.last_zxid(),
+        r.snapshot
+            .as_ref()
+            .map_or("no snapshot".to_string(), |p| p.display().to_string()),
+        r.txns_replayed,
+        r.log_files_read,
+        started.elapsed().as_millis()
+    );
+    Ok(OpenedStorage {
+        fresh: r.snapshot.is_none(),
+        tree: r.tree,
+        sessions: r.sessions,
+        snap_dir,
+        log_dir,
+    })
+}
+
+/// `autopurge.purgeInterval` hours > 0: purge now and then every interval,
+/// keeping `autopurge.snapRetainCount` snapshots (ZooKeeper's
+/// `DatadirCleanupManager`).
+fn start_autopurge(config: &Config, snap_dir: &std::path::Path, log_dir: &std::path::Path) {
+    let hours = config.autopurge_purge_interval_hours;
+    if hours == 0 {
+        return;
+    }
+    let retain = config.autopurge_snap_retain_count as usize;
+    let (snap_dir, log_dir) = (snap_dir.to_owned(), log_dir.to_owned());
+    let spawned = std::thread::Builder::new()
+        .name("corral-purge".into())
+        .spawn(move || {
+            loop {
+                match crate::storage::purge::purge(&snap_dir, &log_dir, retain) {
+                    Ok(p) => tracing::info!(
+                        "Purge: removed {} snapshots and {} log files",
+                        p.snapshots.len(),
+                        p.logs.len()
+                    ),
+                    Err(e) => tracing::error!("Purge failed: {e}"),
+                }
+                std::thread::sleep(std::time::Duration::from_secs(3600 * hours as u64));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("Could not start the purge task: {e}");
+    }
 }

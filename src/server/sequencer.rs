@@ -1,25 +1,50 @@
 //! The sequencer task: the only writer of the tree. It gathers what every
-//! shard queued, preps writes into txns, passes the batch through the log
-//! seam, applies it under the tree's write lock, and routes replies and watch
-//! triggers back to the shards — triggers queued before the lock is released,
-//! so no shard can read a change whose events are not yet queued for it.
+//! shard queued and preps writes into txns; the batch goes to the log writer
+//! as one group commit and, once durable, is applied under the tree's write
+//! lock, with replies and watch triggers routed back to the shards — triggers
+//! queued before the lock is released, so no shard can read a change whose
+//! events are not yet queued for it. While one batch is being written the
+//! next one gathers (prepped on top of the first), and goes out as one write
+//! the moment the first returns.
 
+use super::logwriter::{LogDone, LogJob};
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::request::Request;
 use crate::proto::txn::{Txn, TxnHeader};
 use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId};
+use crate::proto::{SessionId as Sid, Zxid};
 use crate::sequencer::prep::{Prep, PrepConfig, Prepped, WriteRequest};
 use crate::session::{SessionTracker, password};
+use crate::storage::format::encode_log_record;
 use crate::tree::Trigger;
 use crate::watch::ConnId;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use glommio::channels::local_channel;
-use glommio::channels::shared_channel::ConnectedSender;
-use std::collections::HashMap;
+use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::time::Duration;
+
+/// A group commit stops taking new requests once its records pass this many
+/// bytes (the rest wait for the next write). Bounds one log write, and so
+/// what recovery may treat as a torn tail.
+pub const GROUP_COMMIT_BYTES: usize = 4 << 20;
+
+/// What the sequencer needs from storage.
+pub struct Storage {
+    pub to_writer: SharedSender<LogJob>,
+    pub from_writer: SharedReceiver<LogDone>,
+    /// Sessions recovered from disk, with their timeouts.
+    pub sessions: BTreeMap<Sid, i32>,
+    /// Where snapshots go (`dataDir/version-2`).
+    pub snap_dir: PathBuf,
+}
 
 /// The longest the sequencer (and a shard's dispatcher) waits for a bell
 /// before looking at its queues anyway.
@@ -83,9 +108,58 @@ struct Sequencer {
     owners: HashMap<SessionId, Owner>,
     to_shards: Vec<ConnectedSender<()>>,
     next_container_check_ms: i64,
+    log: LogLink,
+    snap: Snapshots,
+    /// The sequencer's own bell (what shards and the log writer ring).
+    wake: Rc<local_channel::LocalSender<()>>,
 }
 
-pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result<()> {
+/// The sequencer's side of the log writer.
+struct LogLink {
+    to_writer: ConnectedSender<LogJob>,
+    /// Set by the task that receives the writer's answers.
+    done: Rc<RefCell<Option<LogDone>>>,
+    /// The batch being written; applied when the write returns.
+    in_flight: Option<Vec<Step>>,
+    /// The next batch, prepped on top of the one in flight.
+    gathering: Vec<Step>,
+    /// `gathering`'s txns, encoded as log records.
+    records: BytesMut,
+    first_zxid: Option<Zxid>,
+    roll_before: bool,
+}
+
+impl LogLink {
+    /// Appends the log records of the txns among `steps` to the next batch.
+    fn encode(&mut self, steps: &[Step]) {
+        for step in steps {
+            if let Step::Txn { hdr, txn, .. } = step {
+                encode_log_record(&mut self.records, hdr, txn);
+                self.first_zxid.get_or_insert(hdr.zxid);
+            }
+        }
+    }
+}
+
+/// When to snapshot, and whether one is being taken.
+struct Snapshots {
+    dir: PathBuf,
+    txns_since: u64,
+    /// `snapCount/2 + rand(snapCount/2)`, drawn after each snapshot.
+    threshold: u64,
+    running: Arc<AtomicBool>,
+}
+
+fn snapshot_threshold(snap_count: u32) -> u64 {
+    let half = (snap_count as u64 / 2).max(1);
+    half + rand::random::<u64>() % half
+}
+
+pub async fn run(
+    shared: Arc<Shared>,
+    wiring: SequencerWiring,
+    storage: Storage,
+) -> anyhow::Result<()> {
     // One forwarder per shard bell funnels into a single local wakeup. They
     // are spawned before the senders connect: `connect` waits for the peer.
     let (wake_tx, wake_rx) = local_channel::new_bounded::<()>(1);
@@ -100,6 +174,20 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
         })
         .detach();
     }
+    // The writer's answers: kept for the next round, which the bell starts.
+    let done = Rc::new(RefCell::new(None));
+    {
+        let (done, wake_tx, rx) = (done.clone(), wake_tx.clone(), storage.from_writer);
+        glommio::spawn_local(async move {
+            let rx = rx.connect().await;
+            while let Some(d) = rx.recv().await {
+                *done.borrow_mut() = Some(d);
+                let _ = wake_tx.try_send(());
+            }
+        })
+        .detach();
+    }
+    let to_writer = storage.to_writer.connect().await;
     let mut to_shards = Vec::new();
     for tx in wiring.to_shards {
         to_shards.push(tx.connect().await);
@@ -107,7 +195,26 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
     let cfg = &shared.config;
     let last_zxid = shared.tree.read().last_zxid();
     let now = now_ms();
+    let mut sessions = SessionTracker::new(shared.server_id, cfg.tick_time_ms as i64, now);
+    for (&id, &timeout_ms) in &storage.sessions {
+        sessions.add(id, timeout_ms, now);
+    }
     let mut seq = Sequencer {
+        log: LogLink {
+            to_writer,
+            done,
+            in_flight: None,
+            gathering: Vec::new(),
+            records: BytesMut::with_capacity(1 << 16),
+            first_zxid: None,
+            roll_before: false,
+        },
+        snap: Snapshots {
+            dir: storage.snap_dir,
+            txns_since: 0,
+            threshold: snapshot_threshold(cfg.snap_count),
+            running: Arc::new(AtomicBool::new(false)),
+        },
         prep: Prep::new(
             PrepConfig {
                 extended_types_enabled: cfg.extended_types_enabled,
@@ -116,7 +223,8 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
             },
             last_zxid,
         ),
-        sessions: SessionTracker::new(shared.server_id, cfg.tick_time_ms as i64, now),
+        sessions,
+        wake: wake_tx.clone(),
         owners: HashMap::new(),
         to_shards,
         next_container_check_ms: now + cfg.container_check_interval_ms as i64,
@@ -142,16 +250,26 @@ pub async fn run(shared: Arc<Shared>, wiring: SequencerWiring) -> anyhow::Result
 }
 
 impl Sequencer {
-    /// One batch: everything queued now, plus due expiries and container checks.
+    /// One round: gather what is queued (plus due expiries and container
+    /// checks) into the next batch; apply the batch in flight if its write
+    /// returned; send the next one if none is in flight.
     async fn round(&mut self) {
         let now = now_ms();
         let mut steps = Vec::new();
+        let mut more = false;
+        let mut encoded = 0;
         {
             let shared = self.shared.clone();
             let tree = shared.tree.read();
-            for shard in &shared.shards {
+            'shards: for shard in &shared.shards {
                 while let Some(msg) = shard.outbound.pop() {
                     self.admit(&tree, msg, now, &mut steps);
+                    self.log.encode(&steps[encoded..]);
+                    encoded = steps.len();
+                    if self.log.records.len() > GROUP_COMMIT_BYTES {
+                        more = true;
+                        break 'shards;
+                    }
                 }
             }
             for session in self.sessions.expired(now) {
@@ -164,13 +282,178 @@ impl Sequencer {
                 self.check_containers(&tree, now, &mut steps);
             }
         }
-        if steps.is_empty() {
+        self.log.encode(&steps[encoded..]);
+        self.log.gathering.append(&mut steps);
+        let done = self.log.done.borrow_mut().take();
+        if let Some(done) = done {
+            self.written(done).await;
+        }
+        if self.log.in_flight.is_none() {
+            self.send_batch().await;
+        }
+        if more {
+            // Left in the queues by the size cap: come back at once.
+            let _ = self.wake.try_send(());
+        }
+    }
+
+    /// Sends the gathered batch to the log writer, or applies it at once if
+    /// it holds no txn (reads and refusals ordered behind nothing).
+    async fn send_batch(&mut self) {
+        if self.log.records.is_empty() {
+            if !self.log.gathering.is_empty() {
+                let steps = std::mem::take(&mut self.log.gathering);
+                self.wait_for_room().await;
+                self.apply(steps, now_ms());
+            }
             return;
         }
-        // The log seam: txns of this batch are made durable here before any
-        // is applied or acknowledged (the storage issue fills it in).
-        self.wait_for_room().await;
-        self.apply(steps, now);
+        let job = LogJob {
+            first_zxid: self
+                .log
+                .first_zxid
+                .take()
+                .expect("records have a first zxid"),
+            records: std::mem::take(&mut self.log.records),
+            roll_before: std::mem::take(&mut self.log.roll_before),
+        };
+        self.log.in_flight = Some(std::mem::take(&mut self.log.gathering));
+        if let Err(e) = self.log.to_writer.send(job).await {
+            panic!("the log writer is gone: {e:?}");
+        }
+    }
+
+    /// The log writer answered for the batch in flight.
+    async fn written(&mut self, done: LogDone) {
+        let steps = self
+            .log
+            .in_flight
+            .take()
+            .expect("an answer from the log writer with no batch in flight");
+        let mut buf = done.records;
+        if self.log.records.is_empty() {
+            // Reuse the allocation for the next batch.
+            buf.clear();
+            self.log.records = buf;
+        }
+        match done.result {
+            Ok(()) => {
+                let txns = steps
+                    .iter()
+                    .filter(|s| matches!(s, Step::Txn { .. }))
+                    .count() as u64;
+                self.wait_for_room().await;
+                self.apply(steps, now_ms());
+                self.snap.txns_since += txns;
+                self.maybe_snapshot();
+            }
+            Err(e) => {
+                tracing::error!(
+                    "Writing the txn log failed: {e}. The writes of this batch are refused \
+                     (SystemError); reads go on; writes resume once the log can be written."
+                );
+                // Everything gathered since was prepped on top of the failed
+                // batch: refuse it too and forget the outstanding changes.
+                let mut all = steps;
+                all.append(&mut self.log.gathering);
+                self.log.records.clear();
+                self.log.first_zxid = None;
+                self.prep.rollback();
+                let now = now_ms();
+                let refused = self.refuse_txns(all, now);
+                self.wait_for_room().await;
+                self.apply(refused, now);
+            }
+        }
+    }
+
+    /// Turns the txns of a batch whose log write failed into refusals; the
+    /// rest of the batch (reads, handshakes) is served as usual.
+    fn refuse_txns(&mut self, steps: Vec<Step>, now: i64) -> Vec<Step> {
+        let mut out = Vec::with_capacity(steps.len());
+        for step in steps {
+            let Step::Txn {
+                shard,
+                conn,
+                xid,
+                hdr,
+                then,
+                ..
+            } = step
+            else {
+                out.push(step);
+                continue;
+            };
+            match then {
+                AfterApply::SessionCreated { .. } => {
+                    self.sessions.remove(hdr.session_id);
+                    self.owners.remove(&hdr.session_id);
+                    if let Some(conn) = conn {
+                        out.push(Step::Refuse { shard, conn });
+                    }
+                }
+                AfterApply::SessionClosed { session } => {
+                    self.sessions.reopen(session, now);
+                    if let Some(conn) = conn {
+                        out.push(Step::Failed {
+                            shard,
+                            conn,
+                            xid,
+                            err: ErrorCode::SystemError,
+                        });
+                    }
+                }
+                AfterApply::Reply => {
+                    if let Some(conn) = conn {
+                        out.push(Step::Failed {
+                            shard,
+                            conn,
+                            xid,
+                            err: ErrorCode::SystemError,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// After snapCount/2 + rand(snapCount/2) txns: roll the log and write a
+    /// fuzzy snapshot on a thread of its own (the sequencer never waits).
+    fn maybe_snapshot(&mut self) {
+        if self.snap.txns_since < self.snap.threshold || self.snap.running.load(SeqCst) {
+            return;
+        }
+        self.snap.txns_since = 0;
+        self.snap.threshold = snapshot_threshold(self.shared.config.snap_count);
+        self.log.roll_before = true;
+        self.snap.running.store(true, SeqCst);
+        let zxid = self.shared.tree.read().last_zxid();
+        let sessions: Vec<(Sid, i32)> =
+            self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        let (shared, dir, running) = (
+            self.shared.clone(),
+            self.snap.dir.clone(),
+            self.snap.running.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("corral-snapshot".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match crate::storage::snapshot::take(&shared.tree, &sessions, zxid, &dir) {
+                    Ok((path, bytes)) => tracing::info!(
+                        "Snapshot {} written: {bytes} bytes in {} ms",
+                        path.display(),
+                        started.elapsed().as_millis()
+                    ),
+                    Err(e) => tracing::error!("Snapshot at zxid {zxid} failed: {e}"),
+                }
+                running.store(false, SeqCst);
+            });
+        if let Err(e) = spawned {
+            tracing::error!("Could not start a snapshot: {e}");
+            self.snap.running.store(false, SeqCst);
+        }
     }
 
     fn admit(

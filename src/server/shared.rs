@@ -60,9 +60,11 @@ pub struct SequencerWiring {
 }
 
 impl Shared {
+    /// Shared state around `tree` (recovered from disk).
     pub fn new(
         config: Config,
         cores: usize,
+        tree: DataTree,
     ) -> anyhow::Result<(Shared, Vec<Wiring>, SequencerWiring)> {
         // A standalone ZooKeeper creates session ids with server id 1
         // (`createSessionTrackerServerId`); an ensemble member uses its myid.
@@ -71,8 +73,6 @@ impl Shared {
         } else {
             config.my_id.unwrap_or(1)
         };
-        let mut tree = DataTree::new();
-        tree.set_extended_types_enabled(config.extended_types_enabled);
         let shards = (0..cores)
             .map(|_| ShardPublic {
                 inbound: ArrayQueue::new(QUEUE_CAPACITY),

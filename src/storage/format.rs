@@ -147,8 +147,8 @@ pub struct LogEntry {
     pub len: u64,
     pub hdr: TxnHeader,
     pub txn: Txn,
-    /// ZooKeeper 3.6+ `TxnDigest { version, treeDigest }`, when present.
-    pub digest: Option<(i32, i64)>,
+    /// ZooKeeper 3.6+ `TxnDigest`, when present.
+    pub digest: Option<TxnDigest>,
 }
 
 /// Why a record could not be read.
@@ -158,8 +158,11 @@ pub struct BadRecord {
     pub reason: String,
 }
 
+/// ZooKeeper 3.6+ `TxnDigest { version, treeDigest }` after a logged txn.
+pub type TxnDigest = (i32, i64);
+
 /// Decodes the txn bytes of a record (`SerializeUtils.deserializeTxn`).
-pub fn decode_txn(bytes: Bytes) -> Result<(TxnHeader, Txn, Option<(i32, i64)>), DecodeError> {
+pub fn decode_txn(bytes: Bytes) -> Result<(TxnHeader, Txn, Option<TxnDigest>), DecodeError> {
     let mut r = Reader::new(bytes);
     let hdr = TxnHeader::decode(&mut r)?;
     let txn = if r.is_empty() && hdr.op == OpCode::CloseSession.as_i32() {
