@@ -110,6 +110,7 @@ pub fn recover(
     // older one (as ZooKeeper does), provided the logs reach back to it.
     let mut snap_zxid = None;
     let mut loaded = None;
+    let mut unusable = None;
     for (zxid, path) in list(snap_dir, SNAPSHOT_PREFIX)?.into_iter().rev() {
         if !snapshot::looks_complete(&path) {
             tracing::warn!("Skipping incomplete snapshot {}", path.display());
@@ -124,12 +125,17 @@ pub fn recover(
             }
             Err(e) => {
                 tracing::error!("Unusable snapshot: {e}; trying an older one");
+                unusable.get_or_insert(e);
                 tree = DataTree::new();
                 tree.set_extended_types_enabled(extended_types);
             }
         }
     }
     let Some(snap_zxid) = snap_zxid else {
+        if let Some(e) = unusable {
+            // Never start empty over a snapshot we could not read.
+            return Err(RecoveryError::Snapshot(e));
+        }
         if logs.is_empty() {
             return Ok(Recovered {
                 tree,

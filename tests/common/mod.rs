@@ -240,6 +240,8 @@ impl Server {
             ("dataDir".into(), data_dir.display().to_string()),
             ("4lw.commands.whitelist".into(), "*".into()),
             ("tickTime".into(), "200".into()),
+            // Small log segments: many servers start in one run.
+            ("preAllocSize".into(), "4096".into()),
         ];
         for (k, v) in &self.extra {
             settings.retain(|(key, _)| key != k);
@@ -315,6 +317,18 @@ impl Server {
                 Err(why) => panic!("{why}"),
             }
         }
+    }
+
+    /// SIGKILLs the server and starts it once on the same data: `Err` with the log tail when it
+    /// exits instead of serving (e.g. it refuses corrupt data).
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        self.kill9();
+        self.spawn_and_wait()
+    }
+
+    /// The directory of the spawned server's files (data, log).
+    pub fn base_dir(&self) -> Option<PathBuf> {
+        self.dir.as_ref().map(|d| d.path().to_path_buf())
     }
 
     /// The last lines of the server log (empty for an external server).
