@@ -11,5 +11,6 @@ pub mod proto;
 pub mod sequencer;
 pub mod server;
 pub mod session;
+pub mod storage;
 pub mod tree;
 pub mod watch;
