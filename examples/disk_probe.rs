@@ -223,6 +223,14 @@ fn one_run(args: &Args, mode: Mode, size: usize, raw: &File) -> io::Result<f64> 
     Ok(n as f64 / secs)
 }
 
+/// The kernel's I/O pressure line ("some avg10=…"): how busy the shared disk is right now.
+fn io_pressure() -> String {
+    std::fs::read_to_string("/proc/pressure/io")
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -245,6 +253,7 @@ fn main() -> io::Result<()> {
         args.runs,
         args.run.as_millis()
     );
+    println!("io pressure at start: {}", io_pressure());
     println!(
         "{:>8}  {:<13} {:>9} {:>9} {:>9} {:>10}",
         "size", "mode", "writes/s", "MB/s", "us/write", "vs raw"
@@ -256,17 +265,21 @@ fn main() -> io::Result<()> {
         Mode::Segment,
     ];
     for size in SIZES {
-        let mut raw_rate = 0.0;
-        for mode in modes {
-            // Interleave nothing: the runs of one mode back to back, so a burst of noise from the
-            // shared box hits one run, and the median drops it.
-            let rates: io::Result<Vec<f64>> = (0..args.runs)
-                .map(|_| one_run(&args, mode, size, &raw))
-                .collect();
-            let rate = median(rates?);
-            if let Mode::RawUring = mode {
-                raw_rate = rate;
+        // Runs interleave the modes (A B C D, A B C D, …) so that the noise of a shared box
+        // falls on all of them alike; "vs raw" is the median of the per-run ratios.
+        let mut rates = vec![Vec::new(); modes.len()];
+        for _ in 0..args.runs {
+            for (m, &mode) in modes.iter().enumerate() {
+                rates[m].push(one_run(&args, mode, size, &raw)?);
             }
+        }
+        for (m, &mode) in modes.iter().enumerate() {
+            let ratios = rates[m]
+                .iter()
+                .zip(&rates[0])
+                .map(|(r, raw)| r / raw)
+                .collect();
+            let rate = median(rates[m].clone());
             println!(
                 "{:>7}K  {:<13} {:>9.0} {:>9.1} {:>9.1} {:>9.2}x",
                 size >> 10,
@@ -274,9 +287,10 @@ fn main() -> io::Result<()> {
                 rate,
                 rate * size as f64 / 1e6,
                 1e6 / rate,
-                rate / raw_rate
+                median(ratios)
             );
         }
+        println!("          (io pressure now: {})", io_pressure());
     }
     drop(raw);
     std::fs::remove_file(&raw_path)?;
