@@ -175,7 +175,9 @@ impl SegmentWriter {
     /// never be read back as data).
     ///
     /// This reads the whole region past `end` once to find non-zero bytes; it is a recovery-time
-    /// cost (~a 64 MiB sequential read).
+    /// cost (~a 64 MiB sequential read). A segment that Apache ZooKeeper preallocated sparsely
+    /// keeps its holes: appends into them are just as durable, but each may pay a metadata
+    /// sync until the log rolls to a segment this writer created.
     pub fn open_append(path: &Path, end: u64, opts: &LogOptions) -> io::Result<SegmentWriter> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
         let file_len = file.metadata()?.len();
