@@ -54,13 +54,20 @@ fn main() {
     for p in 0..parents {
         apply(&mut tree, create(format!("/bench/p{p:04}"), p as i32 + 1));
         for n in 0..per_parent.min(nodes - p * per_parent) {
-            apply(&mut tree, create(format!("/bench/p{p:04}/n{n:05}"), n as i32 + 1));
+            apply(
+                &mut tree,
+                create(format!("/bench/p{p:04}/n{n:05}"), n as i32 + 1),
+            );
         }
     }
     let snap_zxid = tree.last_zxid();
     let tree = RwLock::new(tree);
     let (path, size) = snapshot::take(&tree, &[], snap_zxid, &snap_dir).unwrap();
-    eprintln!("{}: {} nodes, {size} bytes", path.display(), tree.read().node_count());
+    eprintln!(
+        "{}: {} nodes, {size} bytes",
+        path.display(),
+        tree.read().node_count()
+    );
     // The log: setData txns over existing nodes, after the snapshot.
     let mut out = BytesMut::new();
     out.extend_from_slice(&format::file_header(LOG_MAGIC, LOG_DBID));
