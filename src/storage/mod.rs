@@ -7,3 +7,4 @@ pub mod logdev;
 pub mod purge;
 pub mod recovery;
 pub mod snapshot;
+pub mod tool;

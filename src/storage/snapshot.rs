@@ -301,6 +301,21 @@ pub fn parse(
         let v = r.read_i32().unwrap_or_default();
         let d = r.read_i64().unwrap_or_default();
         info.digest = Some((z, v, d));
+        // ZooKeeper seals the digest as well (`FileSnap.serialize`) and
+        // checks that seal on load: a checksum of every byte before it.
+        let seal_at = HEADER_LEN + r.offset();
+        let bad_seal = |e: String| (seal_at as u64, format!("digest seal: {e}"));
+        let stored = r.read_i64().map_err(|e| bad_seal(e.to_string()))?;
+        let computed = Adler32::of(&buf[..seal_at]);
+        if stored != computed {
+            return Err(bad_seal(format!(
+                "checksum mismatch (stored {stored}, computed {computed})"
+            )));
+        }
+        let end = r.read_ustring().map_err(|e| bad_seal(e.to_string()))?;
+        if end.as_str() != END_PATH {
+            return Err(bad_seal("not followed by \"/\"".into()));
+        }
     }
     Ok(info)
 }
@@ -467,6 +482,41 @@ mod tests {
             let r = parse(Bytes::from(bad), |_| Ok(()));
             assert!(r.is_err(), "flip at {i} went unnoticed");
         }
+    }
+
+    /// Appends what ZooKeeper 3.6+ writes after the seal: `ZxidDigest`, then
+    /// a second seal over the whole file so far.
+    fn with_digest(snap: &[u8], zxid: i64, digest: i64) -> Vec<u8> {
+        let mut out = BytesMut::from(snap);
+        Writer::new(&mut out).i64(zxid).i32(2).i64(digest);
+        let sum = Adler32::of(&out);
+        Writer::new(&mut out).i64(sum).ustring(END_PATH);
+        out.to_vec()
+    }
+
+    #[test]
+    fn a_digest_after_the_seal_is_read_and_its_own_seal_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let (path, _) = take(&tree, &[], Zxid(4), dir.path()).unwrap();
+        let plain = std::fs::read(&path).unwrap();
+        let good = with_digest(&plain, 4, 0x1234_5678_9abc);
+        std::fs::write(&path, &good).unwrap();
+        assert!(looks_complete(&path));
+        let info = parse(Bytes::from(good.clone()), |_| Ok(())).unwrap();
+        assert_eq!(info.digest, Some((4, 2, 0x1234_5678_9abc)));
+        // A flipped digest byte breaks the second seal, found where it starts.
+        let mut bad = good.clone();
+        bad[plain.len() + 15] ^= 0x01;
+        let (offset, reason) = parse(Bytes::from(bad), |_| Ok(())).unwrap_err();
+        assert_eq!(offset, plain.len() as u64 + 20);
+        assert!(
+            reason.contains("digest seal: checksum mismatch"),
+            "{reason}"
+        );
+        // A digest whose seal is cut off is not accepted either.
+        let cut = &good[..good.len() - 6];
+        assert!(parse(Bytes::copy_from_slice(cut), |_| Ok(())).is_err());
     }
 
     #[test]
