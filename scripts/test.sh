@@ -10,6 +10,9 @@
 #   server   build target/release/corral, start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
+#   interchange  tests/interop/interchange.sh target/release/corral: corral and Apache
+#            ZooKeeper 3.8 (the zookeeper package's jar) start on each other's dataDir and
+#            dataLogDir and must show the same tree (own servers, ports and temp dirs)
 #
 # Environment:
 #   SKIP_CARGO=1        skip fmt, clippy and cargo test
@@ -178,6 +181,14 @@ done_step
 
 begin zkcli "zkCli walkthrough against $ZK_HOSTS"
 ZK_WALK_AT_ROOT=$WALK_AT_ROOT tests/interop/zkcli_walkthrough.sh
+done_step
+
+# ---- on-disk interchange with Apache ZooKeeper ------------------------------------------
+# Not against $ZK_HOSTS: the script starts corral and Apache ZooKeeper itself, one after
+# the other on the same directories.
+begin interchange "corral and Apache ZooKeeper 3.8 read each other's data directories"
+cargo build --release --bin corral
+PYTHON=$VENV/bin/python tests/interop/interchange.sh target/release/corral
 done_step
 
 # ---- Apache ZooKeeper side by side ------------------------------------------------------
