@@ -10,6 +10,8 @@
 #   server   build target/release/corral, start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
+#   zkfiles  tests/interop/zk_files_check.sh: `corral data log|snapshot` on files Apache ZooKeeper
+#            wrote, ZooKeeper's TxnLogToolkit/SnapshotFormatter on files corral wrote
 #   interchange  tests/interop/interchange.sh target/release/corral: corral and Apache
 #            ZooKeeper 3.8 (the zookeeper package's jar) start on each other's dataDir and
 #            dataLogDir and must show the same tree (own servers, ports and temp dirs)
@@ -189,6 +191,11 @@ done_step
 begin interchange "corral and Apache ZooKeeper 3.8 read each other's data directories"
 cargo build --release --bin corral
 PYTHON=$VENV/bin/python tests/interop/interchange.sh target/release/corral
+done_step
+
+begin zkfiles "corral data reads ZooKeeper's files; ZooKeeper's tools read corral's"
+cargo build --release --bin corral --example write_zk_files
+tests/interop/zk_files_check.sh target/release/corral target/release/examples/write_zk_files
 done_step
 
 # ---- Apache ZooKeeper side by side ------------------------------------------------------
