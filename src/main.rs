@@ -1,4 +1,5 @@
-//! The `corral` binary: `corral serve` runs the server.
+//! The `corral` binary: `corral serve` runs the server; `corral bench` loads one
+//! (corral or Apache ZooKeeper) and measures it.
 
 use clap::{Parser, Subcommand};
 use corral::config::{self, Config};
@@ -33,6 +34,9 @@ enum Command {
         #[arg(long = "override", value_name = "KEY=VALUE", value_parser = config::parse_override)]
         overrides: Vec<(String, String)>,
     },
+    /// Load a ZooKeeper-protocol server (corral or Apache ZooKeeper) and measure throughput,
+    /// latency percentiles and CPU per op.
+    Bench(Box<corral::bench::BenchArgs>),
 }
 
 fn main() -> ExitCode {
@@ -69,5 +73,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench(args) => match corral::bench::run(&args) {
+            Ok(summary) if summary.errors == 0 => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::from(3),
+            Err(e) => {
+                eprintln!("corral bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
