@@ -58,6 +58,8 @@ pub struct Plan {
     pub inflight: usize,
     /// This thread's share of `--rate`, ops/s; `None` = closed loop.
     pub rate_per_s: Option<f64>,
+    /// Fixed rate: the shortest time between two timer wakeups, µs (0 = one per op).
+    pub tick_us: u64,
     pub mix: Mix,
     pub root: String,
     pub keys: usize,
@@ -506,6 +508,7 @@ pub fn run(
     let mut next_due_ns = now_ns();
     let mut backlog: VecDeque<u64> = VecDeque::new();
     let mut armed_ns = 0;
+    let tick_ns = d.plan.tick_us * 1000;
     let mut scratch = vec![0u8; READ_CHUNK];
     let mut last_ping_check = now_ns();
     let mut phase = PHASE_WARMUP;
@@ -542,9 +545,12 @@ pub fn run(
                 }
                 // Wake for the next due op (the backlog waits for a free slot,
                 // which only a reply can make). Re-arm only when it moved.
-                if armed_ns != next_due_ns {
-                    armed_ns = next_due_ns;
-                    let _ = timer.arm_at(next_due_ns);
+                // With a tick, wake at most once per tick: ops due meanwhile go
+                // out together, late by up to a tick, and that lateness counts.
+                let wake_ns = next_due_ns.max(now + tick_ns);
+                if armed_ns != wake_ns {
+                    armed_ns = wake_ns;
+                    let _ = timer.arm_at(wake_ns);
                 }
             }
         }
