@@ -4,7 +4,10 @@
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (data, log) = (std::path::Path::new(&args[1]), std::path::Path::new(&args[2]));
+    let (data, log) = (
+        std::path::Path::new(&args[1]),
+        std::path::Path::new(&args[2]),
+    );
     let started = std::time::Instant::now();
     let r = corral::storage::recovery::recover(
         &data.join("version-2"),

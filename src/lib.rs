@@ -6,6 +6,8 @@
 //! (replies, txns, watch triggers). [`server`] is the glommio glue.
 
 pub mod admin;
+pub mod bench;
+pub mod client;
 pub mod config;
 pub mod proto;
 pub mod sequencer;

@@ -1,5 +1,6 @@
 //! The `corral` binary: `corral serve` runs the server; `corral data` reads
-//! ZooKeeper-format data files.
+//! ZooKeeper-format data files; `corral bench` loads a server (corral or Apache
+//! ZooKeeper) and measures it.
 
 use clap::{Parser, Subcommand};
 use corral::config::{self, Config};
@@ -39,6 +40,9 @@ enum Command {
         #[command(subcommand)]
         command: DataCommand,
     },
+    /// Load a ZooKeeper-protocol server (corral or Apache ZooKeeper) and measure throughput,
+    /// latency percentiles and CPU per op.
+    Bench(Box<corral::bench::BenchArgs>),
 }
 
 #[derive(Subcommand)]
@@ -100,6 +104,14 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Bench(args) => match corral::bench::run(&args) {
+            Ok(summary) if summary.errors == 0 => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::from(3),
+            Err(e) => {
+                eprintln!("corral bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

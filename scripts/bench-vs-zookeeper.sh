@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# bench-vs-zookeeper.sh - measure corral and Apache ZooKeeper side by side with `corral bench`.
+#
+# Starts Apache ZooKeeper 3.8 (Debian's `zookeeper` package, installed when missing) and corral
+# in the same configuration (standalone, temp dataDir + separate dataLogDir, forceSync=yes,
+# free loopback ports, maxClientCnxns=0), then runs the same matrix against each, alternating
+# (ZK corral ZK corral ... within each cell, ROUNDS times), plus the loopback ceiling
+# (`corral bench --echo`, same sessions x in-flight). Medians go to perf/results/<date>.md with
+# an SVG chart next to it; the raw JSON lines are kept as perf/results/<date>.jsonl.
+#
+# Matrix (10:1 reads:writes unless named otherwise; getData/setData of 100 B over 10k keys):
+#   s1x1      1 session, 1 in flight             (latency-bound)
+#   s8x16     8 sessions x 16 in flight          (saturation)
+#   s64x4     64 sessions x 4 in flight
+#   reads     8 x 16, reads only
+#   writes    8 x 16, writes only
+#   mixed     8 x 16, every op kind (get, exists, children; set, create/delete, ephemeral,
+#             multi, watch set-and-fire)
+#   rate50    8 x 16 at a fixed rate of 50% of ZooKeeper's s8x16 median in this run
+#
+# Environment:
+#   QUICK=1         ~2 minute smoke run (1 round, short cells)
+#   ROUNDS=N        rounds per server (default 2; QUICK 1)
+#   WARMUP_S / DURATION_S   per cell (default 3 / 8; QUICK 1 / 2)
+#   CELLS="s1x1 reads"      run only these cells (rate50 needs s8x16 in the same run)
+#   OUT_DIR=perf/results    where the report goes; DATE=YYYY-MM-DD names it (default today)
+#   ZK_HEAP=512m    ZooKeeper's -Xmx
+#   DISK_PROBE_JSON=file    JSON line of the synced-write probe (fills the disk column)
+#
+# Only the processes this script started are ever signalled (trap on exit).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  ROUNDS=${ROUNDS:-1}; WARMUP_S=${WARMUP_S:-1}; DURATION_S=${DURATION_S:-2}
+else
+  ROUNDS=${ROUNDS:-2}; WARMUP_S=${WARMUP_S:-3}; DURATION_S=${DURATION_S:-8}
+fi
+CELLS=${CELLS:-"s1x1 s8x16 s64x4 reads writes mixed rate50"}
+OUT_DIR=${OUT_DIR:-$REPO/perf/results}
+DATE=${DATE:-$(date +%F)}
+ZK_HEAP=${ZK_HEAP:-512m}
+KEYS=${KEYS:-10000}
+VALUE_SIZE=${VALUE_SIZE:-100}
+
+say() { echo "==> bench-vs-zookeeper: $*" >&2; }
+
+WORK=$(mktemp -d /tmp/corral-vs-zk.XXXXXX)
+ZK_PID=""
+CORRAL_PID=""
+
+stop_pid() {  # pid name
+  local pid=$1 name=$2 i
+  [ -n "$pid" ] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name (pid $pid) ignored SIGTERM for 10s; SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+on_exit() {
+  local rc=$?
+  stop_pid "$ZK_PID" zookeeper
+  stop_pid "$CORRAL_PID" corral
+  if [ "$rc" -ne 0 ]; then
+    for log in "$WORK/zk.log" "$WORK/corral.log"; do
+      [ -s "$log" ] && { echo "---- last lines of $log"; tail -n 20 "$log"; }
+    done
+    say "failed (exit $rc); work dir kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+fourlw() {  # word port
+  python3 - "$1" "$2" <<'EOF' 2>/dev/null || true
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=2)
+    s.sendall(sys.argv[1].encode())
+    s.shutdown(socket.SHUT_WR)
+    out = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        out += b
+    print(out.decode(errors="replace"), end="")
+except OSError:
+    pass
+EOF
+}
+
+wait_ready() {  # name pid port
+  local name=$1 pid=$2 port=$3 deadline=$((SECONDS + 60))
+  until [ "$(fourlw ruok "$port")" = imok ]; do
+    kill -0 "$pid" 2>/dev/null || { say "$name exited before answering ruok"; exit 1; }
+    [ "$SECONDS" -lt "$deadline" ] || { say "$name did not answer ruok within 60s"; exit 1; }
+    sleep 0.2
+  done
+}
+
+# ---- dependencies ---------------------------------------------------------------------------
+command -v python3 >/dev/null || { say "python3 is required"; exit 1; }
+if ! dpkg-query -W -f='${Status}' zookeeper 2>/dev/null | grep -q 'install ok installed'; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  say "installing Debian's zookeeper package"
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y zookeeper
+fi
+ZK_JAR=""
+for j in /usr/share/java/zookeeper.jar /usr/share/zookeeper/zookeeper.jar; do
+  [ -r "$j" ] && { ZK_JAR=$j; break; }
+done
+[ -n "$ZK_JAR" ] || { say "zookeeper.jar not found"; exit 1; }
+SLF4J=/usr/share/java/slf4j-simple.jar
+[ -r "$SLF4J" ] || SLF4J=/usr/share/java/slf4j-nop.jar
+JAVA=${JAVA:-java}
+ZK_VERSION=$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown)
+
+say "building corral (release)"
+cargo build --release --bin corral >&2
+CORRAL=$REPO/target/release/corral
+
+# ---- servers --------------------------------------------------------------------------------
+# One shape for both: standalone, tickTime 2000, fsync on, dataLogDir apart from dataDir,
+# no per-IP connection cap (the 64-session cell opens 64 connections from one address).
+write_cfg() {  # file port dir
+  mkdir -p "$3/data" "$3/log"
+  cat >"$1" <<EOF
+tickTime=2000
+clientPort=$2
+clientPortAddress=127.0.0.1
+dataDir=$3/data
+dataLogDir=$3/log
+maxClientCnxns=0
+forceSync=yes
+4lw.commands.whitelist=*
+admin.enableServer=false
+autopurge.purgeInterval=0
+EOF
+}
+
+ZK_PORT=$(free_port)
+write_cfg "$WORK/zoo-zk.cfg" "$ZK_PORT" "$WORK/zk"
+say "starting Apache ZooKeeper $ZK_VERSION on 127.0.0.1:$ZK_PORT (heap $ZK_HEAP)"
+"$JAVA" -Xmx"$ZK_HEAP" -Xms"$ZK_HEAP" \
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+  -Dzookeeper.admin.enableServer=false \
+  -cp "$ZK_JAR:$SLF4J" org.apache.zookeeper.server.ZooKeeperServerMain "$WORK/zoo-zk.cfg" \
+  >"$WORK/zk.log" 2>&1 </dev/null &
+ZK_PID=$!
+
+CORRAL_PORT=$(free_port)
+while [ "$CORRAL_PORT" = "$ZK_PORT" ]; do CORRAL_PORT=$(free_port); done
+write_cfg "$WORK/zoo-corral.cfg" "$CORRAL_PORT" "$WORK/corral"
+say "starting corral on 127.0.0.1:$CORRAL_PORT"
+RUST_LOG=warn "$CORRAL" serve --config "$WORK/zoo-corral.cfg" >"$WORK/corral.log" 2>&1 </dev/null &
+CORRAL_PID=$!
+
+wait_ready zookeeper "$ZK_PID" "$ZK_PORT"
+wait_ready corral "$CORRAL_PID" "$CORRAL_PORT"
+
+# ---- matrix ---------------------------------------------------------------------------------
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+
+cell_args() {  # cell -> bench arguments
+  case $1 in
+    s1x1) echo "--sessions 1 --inflight 1" ;;
+    s8x16) echo "--sessions 8 --inflight 16" ;;
+    s64x4) echo "--sessions 64 --inflight 4" ;;
+    reads) echo "--sessions 8 --inflight 16 --ratio 1:0" ;;
+    writes) echo "--sessions 8 --inflight 16 --ratio 0:1" ;;
+    mixed) echo "--sessions 8 --inflight 16 --reads get=8,exists=1,children=1 --writes set,create,ephemeral,multi,watch" ;;
+    rate50) echo "--sessions 8 --inflight 16 --rate $RATE50" ;;
+    *) say "unknown cell $1"; exit 2 ;;
+  esac
+}
+
+bench() {  # label target-args...
+  local label=$1; shift
+  # shellcheck disable=SC2046 # word splitting of cell_args is intended
+  if ! "$CORRAL" bench --label "$label" --warmup "$WARMUP_S" --duration "$DURATION_S" \
+      --keys "$KEYS" --value-size "$VALUE_SIZE" --json "$RESULTS" --quiet "$@" >&2; then
+    say "run $label reported errors or failed (see above); continuing"
+  fi
+}
+
+run_cell() {  # cell round
+  local cell=$1 round=$2 args
+  args=$(cell_args "$cell")
+  # Alternate which server goes first from round to round.
+  local order="zk corral"
+  [ $((round % 2)) -eq 0 ] && order="corral zk"
+  for who in $order; do
+    say "[$cell r$round] $who"
+    # shellcheck disable=SC2086
+    if [ "$who" = zk ]; then
+      bench "$cell/zk/r$round" --servers "127.0.0.1:$ZK_PORT" --server-pid "$ZK_PID" $args
+    else
+      bench "$cell/corral/r$round" --servers "127.0.0.1:$CORRAL_PORT" --server-pid "$CORRAL_PID" $args
+    fi
+  done
+  if [ "$cell" != rate50 ]; then
+    say "[$cell r$round] echo ceiling"
+    # shellcheck disable=SC2086
+    bench "$cell/echo/r$round" --echo $args
+  fi
+}
+
+started=$SECONDS
+closed_cells=""
+want_rate=0
+for c in $CELLS; do
+  if [ "$c" = rate50 ]; then want_rate=1; else closed_cells="$closed_cells $c"; fi
+done
+for round in $(seq 1 "$ROUNDS"); do
+  for cell in $closed_cells; do run_cell "$cell" "$round"; done
+done
+if [ "$want_rate" = 1 ]; then
+  # 50% of ZooKeeper's saturation throughput (median of its s8x16 rounds in this run).
+  RATE50=$(python3 - "$RESULTS" <<'EOF'
+import json, statistics, sys
+v = [json.loads(l)["ops_per_s"] for l in open(sys.argv[1]) if l.strip()
+     and json.loads(l)["label"].startswith("s8x16/zk/")]
+print(int(statistics.median(v) / 2) if v else "")
+EOF
+)
+  if [ -z "$RATE50" ] || [ "$RATE50" -le 0 ]; then
+    say "no s8x16 ZooKeeper figure in this run: skipping rate50"
+  else
+    say "rate50: fixed rate $RATE50 ops/s (50% of ZooKeeper's s8x16 median)"
+    for round in $(seq 1 "$ROUNDS"); do run_cell rate50 "$round"; done
+  fi
+fi
+say "matrix done in $((SECONDS - started)) s"
+
+# ---- report ---------------------------------------------------------------------------------
+mkdir -p "$OUT_DIR"
+cp "$RESULTS" "$OUT_DIR/$DATE.jsonl"
+MACHINE="$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, Linux $(uname -r)"
+python3 "$REPO/scripts/bench_report.py" \
+  --jsonl "$OUT_DIR/$DATE.jsonl" \
+  --md "$OUT_DIR/$DATE.md" \
+  --svg "$OUT_DIR/$DATE.svg" \
+  --date "$DATE" \
+  --machine "$MACHINE" \
+  --zk-version "Apache ZooKeeper $ZK_VERSION (Debian), $("$JAVA" -version 2>&1 | head -1), -Xmx$ZK_HEAP" \
+  --corral-version "corral $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet || echo '+dirty')" \
+  --command "$( [ "$QUICK" = 1 ] && echo 'QUICK=1 ')./scripts/bench-vs-zookeeper.sh" \
+  --settings "rounds $ROUNDS, warm-up ${WARMUP_S} s, measured ${DURATION_S} s per run, $KEYS keys of $VALUE_SIZE B, 1 bench thread" \
+  ${DISK_PROBE_JSON:+--disk-probe "$DISK_PROBE_JSON"}
+say "wrote $OUT_DIR/$DATE.md, $OUT_DIR/$DATE.svg, $OUT_DIR/$DATE.jsonl"
