@@ -1,6 +1,9 @@
 //! Times recovery from a data directory (snapshot load, then log replay), as
 //! the server does at start: `cargo run --release --example load_snapshot -- DATADIR LOGDIR`
-//! (the directories that hold `version-2`).
+//! (the directories that hold `version-2`). Uses the server's allocator.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

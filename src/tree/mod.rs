@@ -52,7 +52,9 @@ pub enum LoadError {
 }
 
 pub struct DataTree {
-    nodes: HashMap<ZString, Znode>,
+    /// Boxed: a map slot stays small (key + pointer), so growing a map of
+    /// millions of nodes moves 40 B per node, and empty slots cost little.
+    nodes: HashMap<ZString, Box<Znode>>,
     acls: AclCache,
     /// session → paths of its ephemeral nodes.
     ephemerals: HashMap<SessionId, HashSet<ZString>>,
@@ -119,7 +121,8 @@ impl DataTree {
     }
 
     fn insert_builtin(&mut self, path: &'static str, node: Znode) {
-        self.nodes.insert(ZString::from_static(path), node);
+        self.nodes
+            .insert(ZString::from_static(path), Box::new(node));
     }
 
     /// `approximateDataSize`: every node's path and data, with the root
@@ -203,7 +206,7 @@ impl DataTree {
     }
 
     pub fn get(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     /// The full wire stat of a node (dataLength and numChildren filled in).
@@ -238,7 +241,7 @@ impl DataTree {
 
     /// Every node with its path, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = (&ZString, &Znode)> {
-        self.nodes.iter()
+        self.nodes.iter().map(|(p, n)| (p, &**n))
     }
 
     pub fn ephemerals_of(&self, session: SessionId) -> Option<&HashSet<ZString>> {
@@ -310,7 +313,8 @@ impl DataTree {
         node.kind = NodeKind::of(node.ephemeral_owner, self.extended_types);
         if path.is_empty() || path == ROOT {
             self.acls.add_usage(node.acl);
-            self.nodes.insert(ZString::from_static(ROOT), node);
+            self.nodes
+                .insert(ZString::from_static(ROOT), Box::new(node));
             return Ok(());
         }
         let Some(slash) = path.rfind('/') else {
@@ -327,7 +331,7 @@ impl DataTree {
         parent.children.insert(apply::child_name(&key, slash));
         self.acls.add_usage(node.acl);
         let (kind, owner) = (node.kind, node.ephemeral_owner);
-        self.nodes.insert(key.clone(), node);
+        self.nodes.insert(key.clone(), Box::new(node));
         self.index(key, kind, owner);
         Ok(())
     }
