@@ -13,7 +13,7 @@ use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::request::Request;
 use crate::proto::txn::{Txn, TxnHeader};
 use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId};
-use crate::proto::{SessionId as Sid, Zxid};
+use crate::proto::Zxid;
 use crate::sequencer::prep::{Prep, PrepConfig, Prepped, WriteRequest};
 use crate::session::{SessionTracker, password};
 use crate::storage::format::encode_log_record;
@@ -41,7 +41,7 @@ pub struct Storage {
     pub to_writer: SharedSender<LogJob>,
     pub from_writer: SharedReceiver<LogDone>,
     /// Sessions recovered from disk, with their timeouts.
-    pub sessions: BTreeMap<Sid, i32>,
+    pub sessions: BTreeMap<SessionId, i32>,
     /// Where snapshots go (`dataDir/version-2`).
     pub snap_dir: PathBuf,
 }
@@ -429,7 +429,7 @@ impl Sequencer {
         self.log.roll_before = true;
         self.snap.running.store(true, SeqCst);
         let zxid = self.shared.tree.read().last_zxid();
-        let sessions: Vec<(Sid, i32)> =
+        let sessions: Vec<(SessionId, i32)> =
             self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
         let (shared, dir, running) = (
             self.shared.clone(),
