@@ -102,6 +102,7 @@ pub fn recover(
     extended_types: bool,
     max_torn: u64,
 ) -> Result<Recovered, RecoveryError> {
+    remove_unfinished_snapshots(snap_dir)?;
     let mut tree = DataTree::new();
     tree.set_extended_types_enabled(extended_types);
     let mut sessions = BTreeMap::new();
@@ -244,6 +245,23 @@ pub fn recover(
     })
 }
 
+/// Snapshots a crash interrupted (`tmp.snapshot.<zxid>`, never renamed into
+/// place) are of no use: removed at start so they do not pile up.
+fn remove_unfinished_snapshots(snap_dir: &Path) -> Result<(), RecoveryError> {
+    for entry in std::fs::read_dir(snap_dir).map_err(io_err(snap_dir))? {
+        let path = entry.map_err(io_err(snap_dir))?.path();
+        let unfinished = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("tmp.snapshot."));
+        if unfinished {
+            tracing::info!("Removing unfinished snapshot {}", path.display());
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+    }
+    Ok(())
+}
+
 /// Zeroes `[from, len)` of a log file and syncs it, so the cut tail reads as
 /// padding from now on (to ZooKeeper too).
 fn zero_from(path: &Path, from: u64, len: u64) -> std::io::Result<()> {
@@ -329,6 +347,17 @@ mod tests {
         assert!(r.snapshot.is_none());
         assert_eq!(r.tree.node_count(), 4);
         assert_eq!(r.tree.last_zxid(), Zxid(0));
+    }
+
+    #[test]
+    fn unfinished_snapshots_are_removed_and_ignored() {
+        let d = dirs();
+        empty_snapshot(&d);
+        let tmp = d.snap.join("tmp.snapshot.7");
+        std::fs::write(&tmp, b"half a snapshot").unwrap();
+        let r = recover(&d.snap, &d.log, false, 1 << 20).unwrap();
+        assert_eq!(r.snapshot.unwrap().file_name().unwrap(), "snapshot.0");
+        assert!(!tmp.exists());
     }
 
     #[test]

@@ -233,6 +233,26 @@ class WatchTap:
         )
         return found
 
+    def wait_for_count(self, event_type, path, count, timeout_s=30):
+        """Wait until `count` notifications of `event_type` on `path` have arrived; return them."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: len(self._matching(event_type, path)) >= count, timeout=timeout_s
+            )
+            found = self._matching(event_type, path)
+        assert len(found) >= count, (
+            f"{len(found)} of {count} {EVENT_NAMES.get(event_type, event_type)} notifications "
+            f"for {path} within {timeout_s}s"
+        )
+        return found
+
+    def _matching(self, event_type, path):
+        return [
+            e
+            for e in self._events
+            if (event_type is None or e.type == event_type) and (path is None or e.path == path)
+        ]
+
     def matching(self, event_type=None, path=None):
         with self._cond:
             return [
