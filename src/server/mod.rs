@@ -7,7 +7,6 @@
 
 mod conn;
 mod limits;
-mod logwriter;
 mod messages;
 mod sequencer;
 mod shard;
@@ -17,21 +16,20 @@ pub use shared::Shared;
 
 use crate::config::Config;
 use crate::storage::{log::TxnLog, logdev::LogOptions, recovery, snapshot};
-use glommio::channels::shared_channel;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Bytes each executor registers for io_uring buffers. corral's sockets do
-/// not use registered buffers and the log writer has its own ring, so keep it
+/// not use registered buffers and the txn log has its own ring, so keep it
 /// small: RLIMIT_MEMLOCK must cover every executor's share.
 const IO_MEMORY_BYTES: usize = 512 * 1024;
 
 /// Runs the server until a fatal error. Blocks the calling thread.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let cores = config.cores.max(1);
-    // Shards, the sequencer and the log writer each run an executor.
-    limits::ensure_memlock((cores + 2) * (IO_MEMORY_BYTES + 512 * 1024))?;
+    // Shards and the sequencer each run an executor.
+    limits::ensure_memlock((cores + 1) * (IO_MEMORY_BYTES + 512 * 1024))?;
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map(|set| set.into_iter().map(|l| l.cpu).collect())
         .unwrap_or_default();
@@ -53,27 +51,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         server_id = shared.server_id,
         "corral serving (standalone)"
     );
-    let mut handles = Vec::with_capacity(cores + 2);
-    let (job_tx, job_rx) = shared_channel::new_bounded(2);
-    let (done_tx, done_rx) = shared_channel::new_bounded(2);
-    {
+    let mut handles = Vec::with_capacity(cores + 1);
+    let log = {
         let c = &shared.config;
         let opts = LogOptions {
             prealloc_size: c.pre_alloc_size_kb.saturating_mul(1024).max(64 * 1024),
             force_sync: c.force_sync,
             direct: true,
         };
-        let log = TxnLog::new(&storage.log_dir, opts, c.fsync_warning_threshold_ms);
-        let handle = LocalExecutorBuilder::new(Placement::Unbound)
-            .name("corral-log")
-            .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move { logwriter::run(log, job_rx, done_tx).await })
-            .map_err(|e| anyhow::anyhow!("starting the log writer executor: {e}"))?;
-        handles.push(handle);
-    }
+        TxnLog::new(&storage.log_dir, opts, c.fsync_warning_threshold_ms)
+    };
     let seq_storage = sequencer::Storage {
-        to_writer: job_tx,
-        from_writer: done_rx,
+        log,
         sessions: storage.sessions,
         snap_dir: storage.snap_dir,
     };
