@@ -3,18 +3,29 @@
 //! [`SegmentWriter`]. A new segment starts on the first append after
 //! startup and after every snapshot (`rollLog`), named by the zxid of the
 //! first txn it holds.
+//!
+//! Creating a segment zero-fills `preAllocSize` (64 MiB) — tens of ms — so
+//! the next one is always prepared ahead on a thread of its own under a name
+//! neither corral nor ZooKeeper reads (`tmp.log.next`), and a roll only
+//! renames it into place.
 
 use super::format::{self, LOG_DBID, LOG_MAGIC, LOG_PREFIX};
 use super::logdev::{LogOptions, SegmentWriter};
 use crate::proto::Zxid;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::Instant;
+
+/// The name a segment is prepared under before it goes into service.
+const SPARE_NAME: &str = "tmp.log.next";
 
 pub struct TxnLog {
     dir: PathBuf,
     opts: LogOptions,
     current: Option<SegmentWriter>,
+    /// The next segment, being prepared (or ready) in the background.
+    spare: Option<JoinHandle<io::Result<SegmentWriter>>>,
     roll: bool,
     warn_ms: u64,
     /// Synced appends and bytes, for four-letter words and benchmarks.
@@ -31,15 +42,56 @@ impl TxnLog {
                  crash. For tests only."
             );
         }
-        TxnLog {
+        // Left by a crash: half prepared, or never used.
+        let _ = std::fs::remove_file(dir.join(SPARE_NAME));
+        let mut log = TxnLog {
             dir: dir.to_owned(),
             opts,
             current: None,
+            spare: None,
             roll: false,
             warn_ms: fsync_warning_threshold_ms,
             appends: 0,
             bytes: 0,
-        }
+        };
+        log.prepare_spare();
+        log
+    }
+
+    /// Starts preparing the next segment in the background.
+    fn prepare_spare(&mut self) {
+        let (path, opts) = (self.dir.join(SPARE_NAME), self.opts.clone());
+        let spawned = std::thread::Builder::new()
+            .name("corral-log-prep".into())
+            .spawn(move || {
+                let _ = std::fs::remove_file(&path);
+                let header = format::file_header(LOG_MAGIC, LOG_DBID);
+                SegmentWriter::create(&path, &header, &opts)
+            });
+        self.spare = spawned.ok();
+    }
+
+    /// A new segment named for `first_zxid`: the prepared one if it worked
+    /// out, else one created here.
+    fn new_segment(&mut self, path: &Path) -> io::Result<SegmentWriter> {
+        let prepared = self.spare.take().and_then(|h| h.join().ok());
+        let seg = match prepared {
+            Some(Ok(mut seg)) => match seg.rename(path) {
+                Ok(()) => Ok(seg),
+                Err(e) => Err(e),
+            },
+            Some(Err(e)) => {
+                tracing::warn!("Preparing the next log segment failed: {e}; creating it now");
+                let header = format::file_header(LOG_MAGIC, LOG_DBID);
+                SegmentWriter::create(path, &header, &self.opts)
+            }
+            None => {
+                let header = format::file_header(LOG_MAGIC, LOG_DBID);
+                SegmentWriter::create(path, &header, &self.opts)
+            }
+        };
+        self.prepare_spare();
+        seg
     }
 
     /// The next append starts a new segment.
@@ -64,8 +116,7 @@ impl TxnLog {
                 // (the zxids were handed out again): only a header in it.
                 std::fs::remove_file(&path)?;
             }
-            let header = format::file_header(LOG_MAGIC, LOG_DBID);
-            self.current = Some(SegmentWriter::create(&path, &header, &self.opts)?);
+            self.current = Some(self.new_segment(&path)?);
             self.roll = false;
             fresh = true;
         }
@@ -148,5 +199,19 @@ mod tests {
         assert_eq!(zxids(&dir.path().join("log.1")), vec![1, 2, 3, 4, 5]);
         assert_eq!(zxids(&dir.path().join("log.6")), vec![6]);
         assert_eq!(log.appends, 3);
+        // Segments were prepared ahead under a name recovery does not read.
+        let logs = crate::storage::recovery::list(dir.path(), LOG_PREFIX).unwrap();
+        assert_eq!(logs.len(), 2);
+        drop(log);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.starts_with("log.") || n == SPARE_NAME),
+            "{names:?}"
+        );
     }
 }

@@ -259,6 +259,15 @@ impl SegmentWriter {
         &self.path
     }
 
+    /// Gives the segment a new name (`rename`, then a sync of the directory): a
+    /// segment prepared ahead under a temporary name goes into service this way.
+    pub fn rename(&mut self, to: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        sync_parent_dir(to)?;
+        self.path = to.to_owned();
+        Ok(())
+    }
+
     /// The file's length: the logical end plus the zero-filled preallocation ahead of it.
     pub fn allocated_len(&self) -> u64 {
         self.zeroed_end
