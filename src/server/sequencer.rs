@@ -12,7 +12,7 @@ use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::request::Request;
 use crate::proto::txn::{Txn, TxnHeader};
-use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId, Zxid};
+use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId};
 use crate::sequencer::prep::{Prep, PrepConfig, Prepped, WriteRequest};
 use crate::session::{SessionTracker, password};
 use crate::storage::format::encode_log_record;
@@ -113,24 +113,21 @@ struct Sequencer {
     wake: Rc<local_channel::LocalSender<()>>,
 }
 
-/// The txn log and the batch being gathered for it.
+/// The txn log and what its next write needs.
 struct LogLink {
     txn_log: TxnLog,
-    /// The next batch.
-    gathering: Vec<Step>,
-    /// `gathering`'s txns, encoded as log records.
+    /// The round's txns encoded as log records (one buffer, reused).
     records: BytesMut,
-    first_zxid: Option<Zxid>,
+    /// A snapshot began: the next write starts a new segment.
     roll_before: bool,
 }
 
 impl LogLink {
-    /// Appends the log records of the txns among `steps` to the next batch.
+    /// Appends the log records of the txns among `steps`.
     fn encode(&mut self, steps: &[Step]) {
         for step in steps {
             if let Step::Txn { hdr, txn, .. } = step {
                 encode_log_record(&mut self.records, hdr, txn);
-                self.first_zxid.get_or_insert(hdr.zxid);
             }
         }
     }
@@ -183,9 +180,7 @@ pub async fn run(
     let mut seq = Sequencer {
         log: LogLink {
             txn_log: storage.log,
-            gathering: Vec::new(),
             records: BytesMut::with_capacity(1 << 16),
-            first_zxid: None,
             roll_before: false,
         },
         snap: Snapshots {
@@ -230,8 +225,7 @@ pub async fn run(
 
 impl Sequencer {
     /// One round: gather what is queued (plus due expiries and container
-    /// checks) into the next batch; apply the batch in flight if its write
-    /// returned; send the next one if none is in flight.
+    /// checks) into a batch, write its txns to the log, apply it.
     async fn round(&mut self) {
         let now = now_ms();
         let mut steps = Vec::new();
@@ -262,8 +256,7 @@ impl Sequencer {
             }
         }
         self.log.encode(&steps[encoded..]);
-        self.log.gathering.append(&mut steps);
-        self.commit().await;
+        self.commit(steps).await;
         if more {
             // Left in the queues by the size cap: come back at once.
             let _ = self.wake.try_send(());
@@ -276,26 +269,23 @@ impl Sequencer {
     /// shards keep queueing, and all of it is the next group commit. (A
     /// separate log-writer executor was measured: two more cross-core
     /// wakeups per batch cost 2.8 µs of server CPU per write here.)
-    async fn commit(&mut self) {
-        if self.log.records.is_empty() {
-            if !self.log.gathering.is_empty() {
-                let steps = std::mem::take(&mut self.log.gathering);
+    async fn commit(&mut self, steps: Vec<Step>) {
+        let first_zxid = steps.iter().find_map(|s| match s {
+            Step::Txn { hdr, .. } => Some(hdr.zxid),
+            _ => None,
+        });
+        let Some(first_zxid) = first_zxid else {
+            if !steps.is_empty() {
                 self.wait_for_room().await;
                 self.apply(steps, now_ms());
             }
             return;
-        }
-        let first_zxid = self
-            .log
-            .first_zxid
-            .take()
-            .expect("records have a first zxid");
+        };
         if std::mem::take(&mut self.log.roll_before) {
             self.log.txn_log.roll();
         }
         let result = self.log.txn_log.append(first_zxid, &self.log.records);
         self.log.records.clear();
-        let steps = std::mem::take(&mut self.log.gathering);
         self.written(steps, result).await;
     }
 
@@ -353,28 +343,20 @@ impl Sequencer {
                     if let Some(conn) = conn {
                         out.push(Step::Refuse { shard, conn });
                     }
+                    continue;
                 }
-                AfterApply::SessionClosed { session } => {
-                    self.sessions.reopen(session, now);
-                    if let Some(conn) = conn {
-                        out.push(Step::Failed {
-                            shard,
-                            conn,
-                            xid,
-                            err: ErrorCode::SystemError,
-                        });
-                    }
-                }
-                AfterApply::Reply => {
-                    if let Some(conn) = conn {
-                        out.push(Step::Failed {
-                            shard,
-                            conn,
-                            xid,
-                            err: ErrorCode::SystemError,
-                        });
-                    }
-                }
+                AfterApply::SessionClosed { session } => self.sessions.reopen(session, now),
+                AfterApply::Reply => {}
+            }
+            // Server-initiated txns (expiry, container deletion) have no one
+            // to answer; they are tried again later.
+            if let Some(conn) = conn {
+                out.push(Step::Failed {
+                    shard,
+                    conn,
+                    xid,
+                    err: ErrorCode::SystemError,
+                });
             }
         }
         out
