@@ -637,7 +637,9 @@ fn set_direct(file: &File, path: &Path) {
     }
 }
 
-fn sync_parent_dir(path: &Path) -> io::Result<()> {
+/// Makes the creation, rename or removal of `path` durable: syncs the
+/// directory holding it.
+pub(crate) fn sync_parent_dir(path: &Path) -> io::Result<()> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

@@ -132,14 +132,9 @@ impl SnapshotWriter {
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         std::fs::rename(&self.tmp, &self.dest)?;
-        sync_dir(self.dest.parent().unwrap_or(Path::new(".")))?;
+        super::logdev::sync_parent_dir(&self.dest)?;
         Ok((self.dest, self.written))
     }
-}
-
-/// Makes a rename or a new file in `dir` durable.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 fn encode_sessions(out: &mut BytesMut, sessions: &[(SessionId, i32)]) {
