@@ -2,8 +2,35 @@
 //! the server does at start: `cargo run --release --example load_snapshot -- DATADIR LOGDIR`
 //! (the directories that hold `version-2`). Uses the server's allocator.
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// mimalloc, counting the bytes and blocks live (requested sizes, before the
+/// allocator's rounding) so the tree's own footprint shows apart from RSS.
+struct Counting;
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(l.size(), Relaxed);
+        LIVE_BLOCKS.fetch_add(1, Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE_BYTES.fetch_sub(l.size(), Relaxed);
+        LIVE_BLOCKS.fetch_sub(1, Relaxed);
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new, Relaxed);
+        LIVE_BYTES.fetch_sub(l.size(), Relaxed);
+        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
+    }
+}
+
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -25,4 +52,25 @@ fn main() {
         r.txns_replayed,
         started.elapsed()
     );
+    println!(
+        "rss after load: {} kB; live {} B in {} blocks ({} B and {:.1} blocks per node)",
+        rss_kb(),
+        LIVE_BYTES.load(Relaxed),
+        LIVE_BLOCKS.load(Relaxed),
+        LIVE_BYTES.load(Relaxed) / r.tree.node_count().max(1),
+        LIVE_BLOCKS.load(Relaxed) as f64 / r.tree.node_count().max(1) as f64
+    );
+    drop(r);
+    println!("rss after dropping the tree: {} kB", rss_kb());
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -81,10 +81,25 @@ impl ZString {
     /// Wraps bytes known to be UTF-8; invalid input is replaced as Java's
     /// decoder does (U+FFFD), which allocates only in that rare case.
     pub fn from_utf8_lossy(bytes: Bytes) -> ZString {
+        // Paths are almost always ASCII; checking that is several times
+        // cheaper than full UTF-8 validation.
+        if bytes.is_ascii() {
+            return ZString(bytes);
+        }
         match std::str::from_utf8(&bytes) {
             Ok(_) => ZString(bytes),
             Err(_) => ZString(Bytes::from(String::from_utf8_lossy(&bytes).into_owned())),
         }
+    }
+    /// The part of this string in `range`, sharing its allocation; `None`
+    /// if a bound is not on a character boundary.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Option<ZString> {
+        let s = self.as_str();
+        (range.start <= range.end
+            && range.end <= s.len()
+            && s.is_char_boundary(range.start)
+            && s.is_char_boundary(range.end))
+        .then(|| ZString(self.0.slice(range)))
     }
     pub fn from_static(s: &'static str) -> ZString {
         ZString(Bytes::from_static(s.as_bytes()))
@@ -239,5 +254,17 @@ mod tests {
     fn zstring_replaces_invalid_utf8_like_java() {
         let s = ZString::from_utf8_lossy(Bytes::from_static(b"/a\xffb"));
         assert_eq!(s.as_str(), "/a\u{fffd}b");
+    }
+
+    #[test]
+    fn zstring_keeps_valid_non_ascii_and_slices_only_on_char_boundaries() {
+        let s = ZString::from_utf8_lossy(Bytes::from("/ä/ö".as_bytes().to_vec()));
+        assert_eq!(s.as_str(), "/ä/ö");
+        assert_eq!(s.slice(4..6).unwrap().as_str(), "ö");
+        assert_eq!(s.slice(0..3).unwrap().as_str(), "/ä");
+        // Inside the two-byte 'ä', reversed, or past the end: refused.
+        assert!(s.slice(2..4).is_none());
+        assert!(s.slice(3..1).is_none());
+        assert!(s.slice(0..7).is_none());
     }
 }

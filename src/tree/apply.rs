@@ -10,12 +10,11 @@ use crate::proto::request::MultiResult;
 use crate::proto::txn::{Txn, TxnHeader};
 use crate::proto::{Acl, ErrorCode, EventType, OpCode, Response, Stat, ZString, Zxid};
 
-use std::collections::HashSet;
-
 /// The last segment of `key`, sharing its allocation (`slash` is the index of
 /// the last `/`).
 pub(super) fn child_name(key: &ZString, slash: usize) -> ZString {
-    ZString::from_utf8_lossy(key.as_bytes().slice(slash + 1..))
+    key.slice(slash + 1..key.len())
+        .unwrap_or_else(|| ZString::from(key.as_str().get(slash + 1..).unwrap_or_default()))
 }
 
 /// The parent of `key` (`/` for top-level nodes), sharing its allocation.
@@ -23,7 +22,8 @@ fn parent_name(key: &ZString, slash: usize) -> ZString {
     if slash == 0 {
         ZString::from_static(ROOT)
     } else {
-        ZString::from_utf8_lossy(key.as_bytes().slice(..slash))
+        key.slice(0..slash)
+            .unwrap_or_else(|| ZString::from(key.as_str().get(..slash).unwrap_or_default()))
     }
 }
 
@@ -278,7 +278,7 @@ impl DataTree {
             pzxid: zxid.0,
             data: new.data.clone(),
             acl: acl_id,
-            children: HashSet::new(),
+            children: Default::default(),
             kind,
         };
         let stat = node.stat();

@@ -5,9 +5,7 @@
 //! snapshot stores); [`Znode::stat`] derives the client-visible `Stat` from it
 //! exactly as `DataNode.copyStat` does.
 
-use crate::proto::{Stat, ZString};
-
-use std::collections::HashSet;
+use crate::proto::Stat;
 
 /// `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -93,7 +91,7 @@ pub struct Znode {
     /// [`super::acl::OPEN_UNSAFE_ACL_ID`] is ZooKeeper's -1).
     pub acl: u64,
     /// Child names (last path segment only).
-    pub children: HashSet<ZString>,
+    pub children: super::PathSet,
     /// What `ephemeral_owner` means, fixed when the node enters the tree.
     pub kind: NodeKind,
 }
