@@ -10,21 +10,29 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 struct Counting;
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static LIVE_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+static BY_SIZE: [AtomicUsize; 4097] = [const { AtomicUsize::new(0) }; 4097];
+fn slot(n: usize) -> usize {
+    n.min(4096)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE_BYTES.fetch_add(l.size(), Relaxed);
         LIVE_BLOCKS.fetch_add(1, Relaxed);
+        BY_SIZE[slot(l.size())].fetch_add(l.size(), Relaxed);
         unsafe { mimalloc::MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE_BYTES.fetch_sub(l.size(), Relaxed);
         LIVE_BLOCKS.fetch_sub(1, Relaxed);
+        BY_SIZE[slot(l.size())].fetch_sub(l.size(), Relaxed);
         unsafe { mimalloc::MiMalloc.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         LIVE_BYTES.fetch_add(new, Relaxed);
         LIVE_BYTES.fetch_sub(l.size(), Relaxed);
+        BY_SIZE[slot(new)].fetch_add(new, Relaxed);
+        BY_SIZE[slot(l.size())].fetch_sub(l.size(), Relaxed);
         unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
     }
 }
@@ -52,6 +60,9 @@ fn main() {
         r.txns_replayed,
         started.elapsed()
     );
+    // As the server does after recovery.
+    // SAFETY: mi_collect takes no pointers.
+    unsafe { libmimalloc_sys::mi_collect(true) };
     println!(
         "rss after load: {} kB; live {} B in {} blocks ({} B and {:.1} blocks per node)",
         rss_kb(),
@@ -60,6 +71,11 @@ fn main() {
         LIVE_BYTES.load(Relaxed) / r.tree.node_count().max(1),
         LIVE_BLOCKS.load(Relaxed) as f64 / r.tree.node_count().max(1) as f64
     );
+    let mut v: Vec<(usize, usize)> = (0..4097).map(|i| (BY_SIZE[i].load(Relaxed), i)).collect();
+    v.sort();
+    for (b, i) in v.iter().rev().take(8) {
+        println!("size {i}: {b} B live");
+    }
     drop(r);
     println!("rss after dropping the tree: {} kB", rss_kb());
 }

@@ -101,6 +101,10 @@ impl ZString {
             && s.is_char_boundary(range.end))
         .then(|| ZString(self.0.slice(range)))
     }
+    /// The same string in an allocation of its own (see [`ZData::detached`]).
+    pub fn detached(&self) -> ZString {
+        ZString(Bytes::copy_from_slice(&self.0))
+    }
     pub fn from_static(s: &'static str) -> ZString {
         ZString(Bytes::from_static(s.as_bytes()))
     }
@@ -183,6 +187,19 @@ impl ZData {
     }
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
+    }
+    /// The same data in an allocation of its own. What the tree keeps must
+    /// not be a slice of a request frame or a file buffer: a slice keeps the
+    /// whole buffer it came from alive (a connection's 64 KiB read buffer, a
+    /// recovery read chunk) for as long as the znode lives.
+    pub fn detached(&self) -> ZData {
+        if self.bytes.is_empty() {
+            return self.clone();
+        }
+        ZData {
+            bytes: Bytes::copy_from_slice(&self.bytes),
+            null: self.null,
+        }
     }
     /// `None` for null data, as the wire and the log encode it.
     pub fn as_option(&self) -> Option<&[u8]> {

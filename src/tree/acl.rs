@@ -79,7 +79,7 @@ impl AclCache {
             None => {
                 self.last_id += 1;
                 let id = self.last_id as u64;
-                let shared: Arc<[Acl]> = Arc::from(acls);
+                let shared = detached(acls);
                 self.by_acl.insert(shared.clone(), id);
                 self.by_id.insert(
                     id,
@@ -125,7 +125,7 @@ impl AclCache {
     /// adds them, then [`AclCache::purge_unused`] drops the unused), and later
     /// ids continue after the largest id seen.
     pub fn insert_with_id(&mut self, id: u64, acls: Vec<Acl>) {
-        let shared: Arc<[Acl]> = acls.into();
+        let shared = detached(&acls);
         self.by_acl.insert(shared.clone(), id);
         self.by_id.insert(
             id,
@@ -509,6 +509,22 @@ fn ip_matches(id: &str, expr: &str) -> bool {
     acl.mask(bits);
     remote.mask(bits);
     remote == acl
+}
+
+/// A table entry with strings of its own: ACLs arrive as slices of a request
+/// frame or of a whole snapshot file, which an entry living on would pin
+/// (measured: a 1M-node snapshot's 195 MB buffer stayed alive through its
+/// ACL table).
+fn detached(acls: &[Acl]) -> Arc<[Acl]> {
+    acls.iter()
+        .map(|a| Acl {
+            perms: a.perms,
+            id: Id {
+                scheme: a.id.scheme.detached(),
+                id: a.id.id.detached(),
+            },
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -246,8 +246,9 @@ impl DataTree {
             self.acls.remove_usage(old);
             return Err(ErrorCode::NodeExists);
         }
-        // Own copy of the path: the txn's bytes may be a slice of a large frame.
-        let key = ZString::from(path.as_str());
+        // Own copies of path and data: the txn's bytes may be slices of a
+        // request frame or a recovery read buffer (see `ZData::detached`).
+        let key = path.detached();
         let Some(parent) = self.nodes.get_mut(parent_path) else {
             self.acls.remove_usage(acl_id);
             return Err(ErrorCode::NoNode);
@@ -276,7 +277,7 @@ impl DataTree {
             aversion: 0,
             ephemeral_owner: new.owner,
             pzxid: zxid.0,
-            data: new.data.clone(),
+            data: new.data.detached(),
             acl: acl_id,
             children: Default::default(),
             kind,
@@ -359,7 +360,7 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         let n = self.nodes.get_mut(path.as_str()).ok_or(ErrorCode::NoNode)?;
         self.data_size = (self.data_size + data.len() as u64).saturating_sub(n.data.len() as u64);
-        n.data = data.clone();
+        n.data = data.detached();
         n.mtime = time_ms;
         n.mzxid = zxid.0;
         n.version = version;
@@ -506,6 +507,50 @@ mod tests {
 
     fn events(trig: &[Trigger]) -> Vec<(String, EventType)> {
         trig.iter().map(|t| (t.path.to_string(), t.event)).collect()
+    }
+
+    #[test]
+    fn tree_keeps_no_slice_of_the_buffer_a_txn_came_from() {
+        // A frame as the connection hands it over: one buffer holding the
+        // path, data and ACL strings of a create, then a setData's data.
+        let frame = Bytes::from(b"/fdatauserdigestmore".to_vec());
+        let range = frame.as_ptr() as usize..frame.as_ptr() as usize + frame.len();
+        let inside = |b: &[u8]| range.contains(&(b.as_ptr() as usize));
+        let z = |r: std::ops::Range<usize>| ZString::from_utf8_lossy(frame.slice(r));
+        let acl = vec![Acl {
+            perms: crate::proto::perms::ALL,
+            id: crate::proto::Id {
+                scheme: z(10..16),
+                id: z(5..10),
+            },
+        }];
+        let create = Txn::Create {
+            op: OpCode::Create,
+            path: z(0..2),
+            data: frame.slice(2..6).into(),
+            acl,
+            ephemeral: false,
+            parent_cversion: -1,
+        };
+        let mut t = DataTree::new();
+        must(&mut t, 1, create);
+        let n = t.get("/f").unwrap();
+        assert_eq!(&n.data.bytes()[..], b"data");
+        assert!(!inside(n.data.bytes()));
+        let a = &t.acl(n)[0];
+        assert_eq!((a.id.scheme.as_str(), a.id.id.as_str()), ("digest", "auser"));
+        assert!(!inside(a.id.scheme.as_bytes()) && !inside(a.id.id.as_bytes()));
+        let set = Txn::SetData {
+            path: z(0..2),
+            data: frame.slice(16..20).into(),
+            version: 1,
+        };
+        must(&mut t, 2, set);
+        let n = t.get("/f").unwrap();
+        assert_eq!(&n.data.bytes()[..], b"more");
+        assert!(!inside(n.data.bytes()));
+        let (key, _) = t.nodes.get_key_value("/f").unwrap();
+        assert!(!inside(key.as_bytes()));
     }
 
     #[test]
