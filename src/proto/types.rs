@@ -281,7 +281,8 @@ mod tests {
         assert_eq!(s.slice(0..3).unwrap().as_str(), "/ä");
         // Inside the two-byte 'ä', reversed, or past the end: refused.
         assert!(s.slice(2..4).is_none());
-        assert!(s.slice(3..1).is_none());
+        let (hi, lo) = (3, 1);
+        assert!(s.slice(hi..lo).is_none());
         assert!(s.slice(0..7).is_none());
     }
 }
