@@ -7,7 +7,11 @@
 //! Creating a segment zero-fills `preAllocSize` (64 MiB) — tens of ms — so
 //! the next one is always prepared ahead on a thread of its own under a name
 //! neither corral nor ZooKeeper reads (`tmp.log.next`), and a roll only
-//! renames it into place.
+//! renames it into place. A roll never waits for that preparation: while
+//! the next segment is still being zero-filled, appends go on into the
+//! current one and the roll happens at the first append after it is ready.
+//! Recovery does not mind (corral's and ZooKeeper's both read the newest
+//! segment starting at or before the snapshot's zxid, and all later ones).
 
 use super::format::{self, LOG_DBID, LOG_MAGIC, LOG_PREFIX};
 use super::logdev::{LogOptions, SegmentWriter};
@@ -94,7 +98,13 @@ impl TxnLog {
         seg
     }
 
-    /// The next append starts a new segment.
+    /// Whether the next segment is still being prepared.
+    fn spare_busy(&self) -> bool {
+        self.spare.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// A later append starts a new segment: the next one once the prepared
+    /// segment is ready (see the module doc).
     pub fn roll(&mut self) {
         self.roll = true;
     }
@@ -109,7 +119,7 @@ impl TxnLog {
     /// was, and a segment created for them is removed again.
     pub fn append(&mut self, first_zxid: Zxid, records: &[u8]) -> io::Result<()> {
         let mut fresh = false;
-        if self.current.is_none() || self.roll {
+        if self.current.is_none() || (self.roll && !self.spare_busy()) {
             let path = self.dir.join(format::file_name(LOG_PREFIX, first_zxid));
             if path.exists() {
                 // Left by an append that failed before any record landed
@@ -188,12 +198,45 @@ mod tests {
         r.map(|e| e.unwrap().hdr.zxid.0).collect()
     }
 
+    /// Waits (without a deadline) until the next segment is prepared.
+    fn spare_ready(log: &TxnLog) {
+        while log.spare_busy() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn roll_waits_for_the_prepared_segment_instead_of_blocking_the_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = TxnLog::new(dir.path(), opts(), 1000);
+        log.append(Zxid(1), &records(1, 1)).unwrap();
+        spare_ready(&log);
+        // A preparation that cannot finish until the test lets it.
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (path, o) = (dir.path().join(SPARE_NAME), opts());
+        log.spare = Some(std::thread::spawn(move || {
+            let _ = wait.recv();
+            let _ = std::fs::remove_file(&path);
+            SegmentWriter::create(&path, &format::file_header(LOG_MAGIC, LOG_DBID), &o)
+        }));
+        log.roll();
+        log.append(Zxid(2), &records(2, 2)).unwrap();
+        assert_eq!(zxids(&dir.path().join("log.1")), vec![1, 2, 3]);
+        assert!(!dir.path().join("log.2").exists());
+        go.send(()).unwrap();
+        spare_ready(&log);
+        log.append(Zxid(4), &records(4, 1)).unwrap();
+        assert_eq!(zxids(&dir.path().join("log.4")), vec![4]);
+        assert_eq!(zxids(&dir.path().join("log.1")), vec![1, 2, 3]);
+    }
+
     #[test]
     fn appends_land_in_segments_named_by_first_zxid_and_roll() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = TxnLog::new(dir.path(), opts(), 1000);
         log.append(Zxid(1), &records(1, 3)).unwrap();
         log.append(Zxid(4), &records(4, 2)).unwrap();
+        spare_ready(&log);
         log.roll();
         log.append(Zxid(6), &records(6, 1)).unwrap();
         assert_eq!(zxids(&dir.path().join("log.1")), vec![1, 2, 3, 4, 5]);
