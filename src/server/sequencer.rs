@@ -245,14 +245,28 @@ impl Sequencer {
                     }
                 }
             }
-            for session in self.sessions.expired(now) {
+            // Expiries and container deletions stay within the batch size
+            // too (recovery's torn-tail reach assumes it); what is left over
+            // goes into the next round.
+            while self.log.records.len() <= GROUP_COMMIT_BYTES {
+                let Some(session) = self.sessions.expire_next(now) else {
+                    break;
+                };
                 tracing::info!("Expiring session {session}, timeout exceeded");
                 self.close_session(&tree, session, 0, None, now, &mut steps);
+                self.log.encode(&steps[encoded..]);
+                encoded = steps.len();
             }
-            if now >= self.next_container_check_ms {
+            if self.sessions.next_expiry_ms().is_some_and(|t| t <= now) {
+                more = true;
+            }
+            if now >= self.next_container_check_ms && self.log.records.len() <= GROUP_COMMIT_BYTES {
                 self.next_container_check_ms =
                     now + self.shared.config.container_check_interval_ms as i64;
+                // Cut short by the size, the rest waits for the next check
+                // (as it would for `znode.container.maxPerMinute`).
                 self.check_containers(&tree, now, &mut steps);
+                encoded = steps.len();
             }
         }
         self.log.encode(&steps[encoded..]);
@@ -557,6 +571,9 @@ impl Sequencer {
 
     /// ContainerManager: empty containers that once had children, and TTL
     /// nodes past their TTL with no children, are deleted by the server.
+    /// Queues deletes of empty containers and expired TTL nodes, each
+    /// encoded into the batch's records as it goes (stopping once the batch
+    /// is full).
     fn check_containers(&mut self, tree: &crate::tree::DataTree, now: i64, steps: &mut Vec<Step>) {
         let mut candidates: Vec<crate::proto::ZString> = Vec::new();
         for path in tree.containers() {
@@ -577,6 +594,9 @@ impl Sequencer {
         }
         let max = self.shared.config.container_max_per_minute.max(1) as usize;
         for path in candidates.into_iter().take(max) {
+            if self.log.records.len() > GROUP_COMMIT_BYTES {
+                break;
+            }
             if let Prepped::Txn { hdr, txn } = self.prep.prep_delete_container(tree, &path, now) {
                 steps.push(Step::Txn {
                     shard: 0,
@@ -586,6 +606,7 @@ impl Sequencer {
                     txn,
                     then: AfterApply::Reply,
                 });
+                self.log.encode(&steps[steps.len() - 1..]);
             }
         }
     }

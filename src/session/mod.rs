@@ -165,19 +165,31 @@ impl SessionTracker {
     /// it is reported once; the caller closes it and then calls
     /// [`remove`](Self::remove).
     pub fn expired(&mut self, now_ms: i64) -> Vec<SessionId> {
-        let mut out = Vec::new();
-        while let Some(entry) = self.buckets.first_entry() {
+        std::iter::from_fn(|| self.expire_next(now_ms)).collect()
+    }
+
+    /// One session whose deadline has passed at `now_ms`, marked closing and
+    /// taken out of the expiry buckets; `None` when none is due. (The
+    /// sequencer takes them one at a time to keep a batch within its size.)
+    pub fn expire_next(&mut self, now_ms: i64) -> Option<SessionId> {
+        loop {
+            let mut entry = self.buckets.first_entry()?;
             if *entry.key() > now_ms {
-                break;
+                return None;
             }
-            for id in entry.remove() {
-                if let Some(info) = self.sessions.get_mut(&id) {
-                    info.closing = true;
-                }
-                out.push(id);
+            let Some(&id) = entry.get().iter().next() else {
+                entry.remove();
+                continue;
+            };
+            entry.get_mut().remove(&id);
+            if entry.get().is_empty() {
+                entry.remove();
             }
+            if let Some(info) = self.sessions.get_mut(&id) {
+                info.closing = true;
+            }
+            return Some(id);
         }
-        out
     }
 
     /// When the next bucket falls due (possibly already past): the time to
@@ -445,6 +457,26 @@ mod tests {
         let mut due = t.expired(16_000);
         due.sort();
         assert_eq!(due, vec![a, b]);
+    }
+
+    #[test]
+    fn due_sessions_come_out_one_at_a_time_across_buckets() {
+        let mut t = SessionTracker::new(1, TICK_MS, 0);
+        let (a, b, c, late) = (SessionId(1), SessionId(2), SessionId(3), SessionId(4));
+        t.add(a, 4000, 0);
+        t.add(b, 4000, 0);
+        t.add(c, 4000, 4000);
+        t.add(late, 40_000, 0);
+        let mut due = Vec::new();
+        while let Some(id) = t.expire_next(12_000) {
+            assert_eq!(t.get(id).map(|i| i.closing), Some(true));
+            due.push(id);
+        }
+        due.sort();
+        assert_eq!(due, vec![a, b, c]);
+        // Emptied buckets are gone: the next deadline is the late session's.
+        assert!(t.next_expiry_ms().is_some_and(|ms| ms > 12_000));
+        assert_eq!(t.expire_next(12_000), None);
     }
 
     #[test]

@@ -538,7 +538,10 @@ mod tests {
         assert_eq!(&n.data.bytes()[..], b"data");
         assert!(!inside(n.data.bytes()));
         let a = &t.acl(n)[0];
-        assert_eq!((a.id.scheme.as_str(), a.id.id.as_str()), ("digest", "auser"));
+        assert_eq!(
+            (a.id.scheme.as_str(), a.id.id.as_str()),
+            ("digest", "auser")
+        );
         assert!(!inside(a.id.scheme.as_bytes()) && !inside(a.id.id.as_bytes()));
         let set = Txn::SetData {
             path: z(0..2),
