@@ -27,6 +27,18 @@ const IO_MEMORY_BYTES: usize = 512 * 1024;
 
 /// Runs the server until a fatal error. Blocks the calling thread.
 pub fn run(config: Config) -> anyhow::Result<()> {
+    if config.is_distributed() {
+        // Each member running alone would be a separate database that
+        // clients, given the whole connect string, take for one.
+        anyhow::bail!(
+            "this configuration describes an ensemble ({} server.N lines{}); corral does not \
+             run ensembles yet. Starting this member alone would give it data of its own, \
+             diverging from the other members'. Use a standalone configuration: no server.N \
+             lines, or a single one with standaloneEnabled=true",
+            config.servers.len(),
+            if config.standalone_enabled { "" } else { ", standaloneEnabled=false" }
+        );
+    }
     let cores = config.cores.max(1);
     // Shards and the sequencer each run an executor.
     limits::ensure_memlock((cores + 1) * (IO_MEMORY_BYTES + 512 * 1024))?;
