@@ -134,6 +134,8 @@ pub struct Prep {
     /// HashDoS by chosen paths), a fifth of SipHash's instructions.
     by_path: HashMap<ZString, Change>,
     next_seq: u64,
+    /// The undo list of a single op, kept empty between writes.
+    scratch_undo: Undo,
 }
 
 /// ZooKeeper keys the root's change records under `""` for children of the
@@ -219,6 +221,7 @@ impl Prep {
             outstanding: VecDeque::new(),
             by_path: HashMap::default(),
             next_seq: 0,
+            scratch_undo: Undo::new(),
         }
     }
 
@@ -260,8 +263,9 @@ impl Prep {
             auth: &req.auth,
         };
         // A single op adds its change records only once every check passed,
-        // so a failure leaves nothing to undo.
-        let mut undo = Undo::new();
+        // so a failure leaves nothing to undo: its undo list is scratch,
+        // reused so that a write allocates none.
+        let mut undo = std::mem::take(&mut self.scratch_undo);
         // As in ZooKeeper, a write refused here still takes a zxid and is
         // logged as an error txn (op -1): zxids then match Apache ZooKeeper's
         // for the same request stream, which log interchange relies on.
@@ -269,6 +273,8 @@ impl Prep {
             Ok(txn) => txn,
             Err(e) => Txn::Error(e),
         };
+        undo.clear();
+        self.scratch_undo = undo;
         self.issue(zxid, req.session, req.cxid, now_ms, txn)
     }
 
