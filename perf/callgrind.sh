@@ -8,9 +8,11 @@
 #   MODE=strace perf/callgrind.sh writes 5  # syscalls per op (strace -c -f attached to a native server)
 #
 # The server runs with collection off; once the bench's key space exists and the load has run
-# for WARM_S, the script reads `srvr` (Received, Zxid), turns collection on for WINDOW_S,
-# reads `srvr` again and turns it off. ops = delta Received, writes = delta Zxid.
-# Output under $OUT (default /tmp/corral-cg.<cell>): callgrind.out, annotate.txt, summary.txt.
+# for WARM_S, collection is on for WINDOW_S. The toggles land with a delay, so ops are counted
+# in the profile itself: ops = calls of Request::decode, writes = calls of DataTree::apply
+# (perf/cg_calls.py). In strace mode ops = delta of srvr's Received over the attach window.
+# Output under $OUT (default /tmp/corral-cg.<cell>.<mode>): callgrind.out, inclusive.txt,
+# self.txt, tree.txt, calls.txt or strace.txt, and summary.txt.
 # It stops only the processes it started.
 set -euo pipefail
 
