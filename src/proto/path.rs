@@ -32,37 +32,64 @@ fn invalid_char(c: char) -> bool {
 /// Validates `path`; a sequential create validates `path + "1"` as ZooKeeper
 /// does, so a trailing `/` is allowed there.
 pub fn validate_path(path: &str, sequential: bool) -> Result<(), PathError> {
-    if sequential {
-        return validate(path.chars().chain(std::iter::once('1')));
+    // Every write's path comes through here: most are plain ASCII and valid,
+    // which one pass over the bytes confirms. Anything else takes the rules
+    // character by character, which also names the error.
+    if path.is_ascii() && accepts_ascii(path.as_bytes(), sequential) {
+        return Ok(());
     }
-    validate(path.chars())
+    let chars: Vec<char> = if sequential {
+        path.chars().chain(std::iter::once('1')).collect()
+    } else {
+        path.chars().collect()
+    };
+    validate(chars.len(), |i| chars[i])
 }
 
-fn validate(chars: impl Iterator<Item = char>) -> Result<(), PathError> {
-    let chars: Vec<char> = chars.collect();
-    let n = chars.len();
+/// Whether an ASCII path (plus `1` when sequential) passes the rules: it
+/// starts with `/`, has only printable characters, and no empty, `.` or `..`
+/// segment. A sequential create's last segment gets a `1` appended, so it
+/// may be anything.
+fn accepts_ascii(b: &[u8], sequential: bool) -> bool {
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    if b.len() == 1 {
+        return true;
+    }
+    if !b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
+        return false;
+    }
+    let bad = |seg: &[u8]| seg.is_empty() || seg == b"." || seg == b"..";
+    let mut segments = b[1..].split(|&c| c == b'/');
+    let last = segments.next_back().unwrap_or_default();
+    !segments.any(bad) && (sequential || !bad(last))
+}
+
+/// The rules over `n` characters, the `i`th being `at(i)`.
+fn validate(n: usize, at: impl Fn(usize) -> char) -> Result<(), PathError> {
     if n == 0 {
         return Err(PathError::Empty);
     }
-    if chars[0] != '/' {
+    if at(0) != '/' {
         return Err(PathError::NotAbsolute);
     }
     if n == 1 {
         return Ok(());
     }
-    if chars[n - 1] == '/' {
+    if at(n - 1) == '/' {
         return Err(PathError::TrailingSlash);
     }
     for i in 1..n {
-        let c = chars[i];
-        let last = chars[i - 1];
-        let ends_segment = i + 1 == n || chars[i + 1] == '/';
+        let c = at(i);
+        let last = at(i - 1);
+        let ends_segment = i + 1 == n || at(i + 1) == '/';
         if c == '\0' {
             return Err(PathError::NullChar(i));
         } else if c == '/' && last == '/' {
             return Err(PathError::EmptySegment(i - 1));
         } else if c == '.' && last == '.' {
-            if chars[i - 2] == '/' && ends_segment {
+            if at(i - 2) == '/' && ends_segment {
                 return Err(PathError::Relative(i));
             }
         } else if c == '.' {
@@ -143,6 +170,39 @@ mod tests {
             validate_path("/\u{1f600}", false),
             Err(PathError::InvalidChar(_))
         ));
+    }
+
+    /// The rules over a `Vec<char>`, as validated before the ASCII fast path.
+    fn validate_as_chars(path: &str, sequential: bool) -> Result<(), PathError> {
+        let mut chars: Vec<char> = path.chars().collect();
+        if sequential {
+            chars.push('1');
+        }
+        validate(chars.len(), |i| chars[i])
+    }
+
+    #[test]
+    fn ascii_fast_path_agrees_with_the_char_rules_on_every_short_path() {
+        let alphabet = ['/', '.', 'a', ' ', '\0', '\u{1f}', '\u{7f}'];
+        let mut paths = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = paths
+                .iter()
+                .filter(|p| p.len() == paths.last().map_or(0, |l| l.len()))
+                .flat_map(|p| alphabet.iter().map(move |c| format!("{p}{c}")))
+                .collect();
+            paths.extend(longer);
+        }
+        assert!(paths.len() > 19000);
+        for p in &paths {
+            for seq in [false, true] {
+                assert_eq!(
+                    validate_path(p, seq),
+                    validate_as_chars(p, seq),
+                    "{p:?} {seq}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,10 +7,10 @@ use super::sequencer::SAFETY_POLL_MS;
 use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
 use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
+use ahash::{HashMap, HashSet};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::net::TcpListener;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -206,8 +206,8 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
     let shard = Rc::new(Shard {
         id,
         shared: shared.clone(),
-        conns: RefCell::new(HashMap::new()),
-        touched: RefCell::new(HashSet::new()),
+        conns: RefCell::new(HashMap::default()),
+        touched: RefCell::new(HashSet::default()),
         to_sequencer,
         bell_pending: Cell::new(false),
         draining: Cell::new(false),

@@ -11,7 +11,7 @@
 use crate::proto::{Acl, ErrorCode, Id};
 use base64::Engine as _;
 use sha1::{Digest as _, Sha1};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -31,8 +31,8 @@ struct AclEntry {
 /// lists are first seen, as ZooKeeper does, so a tree built by the same txns
 /// numbers its ACLs the same way on either server.
 pub struct AclCache {
-    by_id: HashMap<u64, AclEntry>,
-    by_acl: HashMap<Arc<[Acl]>, u64>,
+    by_id: ahash::HashMap<u64, AclEntry>,
+    by_acl: ahash::HashMap<Arc<[Acl]>, u64>,
     /// The last id handed out (`aclIndex`), compared as a Java long.
     last_id: i64,
     open_unsafe: Arc<[Acl]>,
@@ -41,8 +41,8 @@ pub struct AclCache {
 impl Default for AclCache {
     fn default() -> Self {
         AclCache {
-            by_id: HashMap::new(),
-            by_acl: HashMap::new(),
+            by_id: ahash::HashMap::default(),
+            by_acl: ahash::HashMap::default(),
             last_id: 0,
             open_unsafe: Acl::open_unsafe().into(),
         }
