@@ -21,7 +21,7 @@ use crate::proto::{Acl, ErrorCode, OpCode, SessionId, ZString, Zxid, perms};
 use crate::tree::acl::{AuthContext, check, fix_acls};
 use crate::tree::node::{self, NodeKind};
 use crate::tree::{CONFIG_ZOOKEEPER, DataTree, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER, ROOT};
-use ahash::HashMap;
+use foldhash::HashMap;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -130,8 +130,8 @@ pub struct Prep {
     /// Every change record not yet applied, in zxid order.
     outstanding: VecDeque<Change>,
     /// The latest outstanding change of each path. Looked up about four
-    /// times per write: keyed with aHash (randomly seeded, so still no
-    /// HashDoS by chosen paths), a fifth of SipHash's instructions.
+    /// times per write: keyed with foldhash (randomly seeded per process,
+    /// like the tree's maps), a fraction of SipHash's instructions.
     by_path: HashMap<ZString, Change>,
     next_seq: u64,
     /// The undo list of a single op, kept empty between writes.

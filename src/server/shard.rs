@@ -7,7 +7,7 @@ use super::sequencer::SAFETY_POLL_MS;
 use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
 use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
-use ahash::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::net::TcpListener;
 use std::cell::{Cell, RefCell};

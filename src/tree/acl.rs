@@ -31,8 +31,8 @@ struct AclEntry {
 /// lists are first seen, as ZooKeeper does, so a tree built by the same txns
 /// numbers its ACLs the same way on either server.
 pub struct AclCache {
-    by_id: ahash::HashMap<u64, AclEntry>,
-    by_acl: ahash::HashMap<Arc<[Acl]>, u64>,
+    by_id: foldhash::HashMap<u64, AclEntry>,
+    by_acl: foldhash::HashMap<Arc<[Acl]>, u64>,
     /// The last id handed out (`aclIndex`), compared as a Java long.
     last_id: i64,
     open_unsafe: Arc<[Acl]>,
@@ -41,8 +41,8 @@ pub struct AclCache {
 impl Default for AclCache {
     fn default() -> Self {
         AclCache {
-            by_id: ahash::HashMap::default(),
-            by_acl: ahash::HashMap::default(),
+            by_id: foldhash::HashMap::default(),
+            by_acl: foldhash::HashMap::default(),
             last_id: 0,
             open_unsafe: Acl::open_unsafe().into(),
         }
