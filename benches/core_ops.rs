@@ -327,6 +327,7 @@ fn prep(c: &mut Criterion) {
         PrepConfig {
             extended_types_enabled: false,
             eager_acl_check: false,
+            reconfig_enabled: false,
             jute_max_buffer: 1 << 20,
         },
         a.tree.last_zxid(),

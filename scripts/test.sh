@@ -10,6 +10,13 @@
 #   server   build target/release/corral, start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
+#   kazoo-upstream  kazoo's OWN test suite (kazoo.tests, shipped in kazoo's wheel) through
+#            scripts/compat/kazoo.sh target/release/corral: kazoo's harness starts, stops
+#            and restarts corral servers of its own (free ports, temp dataDirs; not
+#            $ZK_HOSTS, like interchange and zkfiles); its venv is
+#            target/kazoo-upstream-venv. The tests it deselects, each with its reason
+#            (ensemble-only, TLS, SASL, a host-dependent one), are listed in that script
+#            (DESELECT); docs/compat/kazoo.md has the counts against Apache ZooKeeper 3.8.
 #   zkfiles  tests/interop/zk_files_check.sh: `corral data log|snapshot` on files Apache ZooKeeper
 #            wrote, ZooKeeper's TxnLogToolkit/SnapshotFormatter on files corral wrote
 #   interchange  tests/interop/interchange.sh target/release/corral: corral and Apache
@@ -183,6 +190,14 @@ done_step
 
 begin zkcli "zkCli walkthrough against $ZK_HOSTS"
 ZK_WALK_AT_ROOT=$WALK_AT_ROOT tests/interop/zkcli_walkthrough.sh
+done_step
+
+# ---- kazoo's own test suite --------------------------------------------------------------
+# Not against $ZK_HOSTS: kazoo's harness stops and restarts its servers (restart tests), so
+# scripts/compat/kazoo.sh lets it start corral servers of its own.
+begin kazoo-upstream "kazoo's own test suite (kazoo.tests) against corral"
+cargo build --release --bin corral
+scripts/compat/kazoo.sh target/release/corral
 done_step
 
 # ---- on-disk interchange with Apache ZooKeeper ------------------------------------------

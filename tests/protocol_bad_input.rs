@@ -285,18 +285,38 @@ fn connections_beyond_max_client_cnxns_are_closed() {
     }
 }
 
-#[test]
-fn reconfig_on_standalone_is_reconfig_disabled() {
-    let server = Server::start();
-    let mut s = session(&server);
-    let body = Writer::new()
+fn reconfig_body() -> Vec<u8> {
+    Writer::new()
         .string("")
         .string("")
         .string("server.1=127.0.0.1:2888:3888")
         .long(-1)
-        .into_vec();
-    let reply = s.request(op::RECONFIG, &body);
+        .into_vec()
+}
+
+#[test]
+fn reconfig_on_standalone_is_reconfig_disabled() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let reply = s.request(op::RECONFIG, &reconfig_body());
     assert_eq!(reply.err, err::RECONFIG_DISABLED);
+    s.ping();
+    s.close();
+}
+
+/// kazoo's harness starts ZooKeeper with reconfigEnabled=true; a standalone ZooKeeper then
+/// answers reconfig with Unimplemented (`PrepRequestProcessor`: the server is no leader).
+#[test]
+fn reconfig_on_standalone_with_reconfig_enabled_is_unimplemented() {
+    let Some(server) = Server::start_dedicated(
+        "reconfig_on_standalone_with_reconfig_enabled_is_unimplemented",
+        &[("reconfigEnabled", "true")],
+    ) else {
+        return;
+    };
+    let mut s = session(&server);
+    let reply = s.request(op::RECONFIG, &reconfig_body());
+    assert_eq!(reply.err, err::UNIMPLEMENTED);
     s.ping();
     s.close();
 }

@@ -108,7 +108,6 @@ const UNSUPPORTED: &[&str] = &[
     "oraclePath",
     "portUnification",
     "readonlymode.enabled",
-    "reconfigEnabled",
     "secureClientPort",
     "secureClientPortAddress",
     "sessionRequireClientSASLAuth",

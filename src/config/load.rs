@@ -160,6 +160,7 @@ impl Builder {
                 c.container_max_per_minute = positive_u32(value).map_err(bad)?
             }
             "enableEagerACLCheck" => c.eager_acl_check = parse_bool(value).map_err(bad)?,
+            "reconfigEnabled" => c.reconfig_enabled = parse_bool(value).map_err(bad)?,
             "jute.maxbuffer" => {
                 let n = positive_u32(value).map_err(bad)?;
                 c.jute_max_buffer = usize::try_from(n).map_err(|_| bad("too large".into()))?;

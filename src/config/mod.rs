@@ -98,6 +98,10 @@ pub struct Config {
     pub container_max_per_minute: u32,
     /// `enableEagerACLCheck`: check write ACLs before a request is proposed.
     pub eager_acl_check: bool,
+    /// `reconfigEnabled`: reconfig requests get past the switch. A standalone
+    /// server then answers Unimplemented (it has no quorum to change), as
+    /// ZooKeeper's does; off, ReconfigDisabled. Default false.
+    pub reconfig_enabled: bool,
     /// `jute.maxbuffer`: the largest frame, and znode data size, in bytes.
     /// Default 0xfffff.
     pub jute_max_buffer: usize,
@@ -156,6 +160,7 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             eager_acl_check: false,
+            reconfig_enabled: false,
             jute_max_buffer: 0xfffff,
             force_sync: true,
             pre_alloc_size_kb: 65536,

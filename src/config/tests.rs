@@ -212,6 +212,7 @@ fn java_property_names_mean_the_same_with_or_without_zookeeper_prefix() {
         ("znode.container.checkIntervalMs", "100"),
         ("znode.container.maxPerMinute", "5"),
         ("enableEagerACLCheck", "true"),
+        ("reconfigEnabled", "true"),
         ("4lw.commands.whitelist", "*"),
         ("forceSync", "no"),
         ("preAllocSize", "16"),
@@ -352,9 +353,9 @@ fn known_zookeeper_keys_are_accepted_without_warning() {
 
 #[test]
 fn unsupported_features_switched_on_are_warned_about() {
-    let f = Fixture::new("secureClientPort=2281\nskipACL=yes\nreconfigEnabled=true\n");
+    let f = Fixture::new("secureClientPort=2281\nskipACL=yes\nreadonlymode.enabled=true\n");
     let loaded = load_ok(&f, &[]);
-    for key in ["secureClientPort", "skipACL", "reconfigEnabled"] {
+    for key in ["secureClientPort", "skipACL", "readonlymode.enabled"] {
         assert!(
             loaded
                 .warnings

@@ -34,6 +34,8 @@ pub struct PrepConfig {
     /// `zookeeper.enableEagerACLCheck`: check the committed ACL of the node a
     /// create/delete/setData/setACL touches before anything else.
     pub eager_acl_check: bool,
+    /// `reconfigEnabled`: which refusal a reconfig gets (corral is standalone).
+    pub reconfig_enabled: bool,
     /// `jute.maxbuffer`. Requests are already bounded by it at the frame
     /// level; prep does not refuse txns by size (ZooKeeper 3.9 does not either).
     pub jute_max_buffer: usize,
@@ -237,8 +239,15 @@ impl Prep {
         match request {
             // A standalone check is not a write ZooKeeper's server accepts.
             Request::Check { .. } => return Prepped::Failed(ErrorCode::Unimplemented),
-            // reconfigEnabled is false: corral has no quorum to reconfigure.
-            Request::Reconfig { .. } => return Prepped::Failed(ErrorCode::ReconfigDisabled),
+            // ZooKeeper's standalone server: ReconfigDisabled while reconfigEnabled is
+            // false; past that switch, Unimplemented (no quorum to reconfigure).
+            Request::Reconfig { .. } => {
+                return Prepped::Failed(if self.config.reconfig_enabled {
+                    ErrorCode::Unimplemented
+                } else {
+                    ErrorCode::ReconfigDisabled
+                });
+            }
             Request::CloseSession => {
                 return self.prep_close_session(tree, req.session, req.cxid, now_ms);
             }
@@ -762,6 +771,7 @@ mod tests {
         PrepConfig {
             extended_types_enabled: false,
             eager_acl_check: false,
+            reconfig_enabled: false,
             jute_max_buffer: 1 << 20,
         }
     }
@@ -968,6 +978,22 @@ mod tests {
             cur_config_id: -1,
         });
         assert!(matches!(p, Prepped::Failed(ErrorCode::ReconfigDisabled)));
+        assert_eq!(b.prep.last_prepped_zxid(), Zxid(0));
+    }
+
+    #[test]
+    fn reconfig_with_reconfig_enabled_is_unimplemented_on_a_standalone_server() {
+        let mut b = Bench::with(PrepConfig {
+            reconfig_enabled: true,
+            ..config()
+        });
+        let p = b.prep(Request::Reconfig {
+            joining: None,
+            leaving: Some("2".into()),
+            new_members: None,
+            cur_config_id: -1,
+        });
+        assert_eq!(p, Prepped::Failed(ErrorCode::Unimplemented));
         assert_eq!(b.prep.last_prepped_zxid(), Zxid(0));
     }
 

@@ -205,6 +205,7 @@ pub async fn run(
             PrepConfig {
                 extended_types_enabled: cfg.extended_types_enabled,
                 eager_acl_check: cfg.eager_acl_check,
+                reconfig_enabled: cfg.reconfig_enabled,
                 jute_max_buffer: cfg.jute_max_buffer,
             },
             last_zxid,
