@@ -54,8 +54,12 @@ MT_SUITES="$ST_SUITES Zookeeper_simpleSystem Zookeeper_multi Zookeeper_clientret
 SERVER_SUITES=" Zookeeper_logClientEnv Zookeeper_simpleSystem Zookeeper_multi Zookeeper_clientretry Zookeeper_readOnly Zookeeper_SASLAuth "
 
 # Failures that are understood; see docs/compat/c-client.md for each reason.
-KNOWN_ZOOKEEPER=" mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL "
-KNOWN_CORRAL=" mt:Zookeeper_simpleSystem::testSSL mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL mt:Zookeeper_SASLAuth::testServerRequireClientSASL "
+# FLAKY: client-side tests that fail now and then whatever the server (testcycleNextServer checks
+# a randomised load-balancing decision of the client), and ZooKeeper's read-only tests, which give
+# the read-only peer a fixed 4 s + 1 s to come up (too short now and then on a loaded machine).
+FLAKY=" mt:Zookeeper_reconfig::testcycleNextServer st:Zookeeper_reconfig::testcycleNextServer "
+KNOWN_ZOOKEEPER="$FLAKY mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL "
+KNOWN_CORRAL="$FLAKY mt:Zookeeper_simpleSystem::testSSL mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL mt:Zookeeper_SASLAuth::testServerRequireClientSASL "
 
 say() { echo "==> c-client.sh: $*" >&2; }
 die() {
