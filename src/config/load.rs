@@ -506,8 +506,9 @@ fn read_my_id(data_dir: &Path) -> Result<Option<u64>, ConfigError> {
         })
 }
 
-/// `clientPortAddress` as stored: `None` for 0.0.0.0 (all IPv4 addresses, the
-/// default). `::` is kept: it is a different choice (IPv6, maybe dual-stack).
+/// `clientPortAddress` as stored: `None` for 0.0.0.0, the default, which means
+/// every address, IPv6 included (the JVM binds 0.0.0.0 on a dual-stack socket).
+/// `::` is kept as given.
 fn listen_ip(ip: IpAddr) -> Option<IpAddr> {
     (!(ip.is_ipv4() && ip.is_unspecified())).then_some(ip)
 }

@@ -61,7 +61,8 @@ pub struct Config {
     pub data_log_dir: PathBuf,
     /// `clientPort`, default 2181.
     pub client_port: u16,
-    /// `clientPortAddress`: `None` = all addresses (0.0.0.0).
+    /// `clientPortAddress`: `None` = every address, IPv6 and IPv4 (ZooKeeper's
+    /// wildcard; see `server::shard`).
     pub client_port_address: Option<IpAddr>,
     /// `clientPortListenBacklog`: `None` = the system default.
     pub client_port_listen_backlog: Option<u32>,

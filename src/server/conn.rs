@@ -70,7 +70,10 @@ enum Flow {
 
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     let peer = match stream.peer_addr() {
-        Ok(p) => p,
+        // An IPv4 client of the dual-stack listener shows up as
+        // ::ffff:a.b.c.d; it is the IPv4 address for ip ACLs, per-address
+        // connection limits and `cons`, as in ZooKeeper (Java maps it back).
+        Ok(p) => SocketAddr::new(p.ip().to_canonical(), p.port()),
         Err(_) => return,
     };
     let max = shard.shared.config.max_client_cnxns;

@@ -11,10 +11,14 @@ use foldhash::{HashMap, HashSet};
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use glommio::net::TcpListener;
 use std::cell::{Cell, RefCell};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The accept backlog, glommio's value for the listeners it binds itself.
+const LISTEN_BACKLOG: i32 = 1024;
 
 struct PendingWatch {
     zxid: crate::proto::Zxid,
@@ -218,13 +222,8 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
     glommio::spawn_local(dispatcher(shard.clone(), from_sequencer)).detach();
     glommio::spawn_local(touch_reporter(shard.clone())).detach();
 
-    let ip = shared
-        .config
-        .client_port_address
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let addr = SocketAddr::new(ip, shared.config.client_port);
-    let listener =
-        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))?;
+    let (listener, addr) =
+        bind_client_port(shared.config.client_port_address, shared.config.client_port)?;
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -238,6 +237,57 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
             }
         }
     }
+}
+
+/// Binds this shard's client-port listener (every shard binds the same address
+/// with SO_REUSEPORT). An unset `clientPortAddress` (or 0.0.0.0) listens on
+/// both IPv6 and IPv4 through one `[::]` socket, as ZooKeeper's JVM does with
+/// its wildcard address; where the host has no IPv6 it falls back to 0.0.0.0.
+fn bind_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let bind = |addr: SocketAddr| {
+        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))
+    };
+    if let Some(ip) = ip {
+        let addr = SocketAddr::new(ip, port);
+        return Ok((bind(addr)?, addr));
+    }
+    let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+    match dual_stack_listener(any6) {
+        Ok(fd) => {
+            // SAFETY: `fd` was just taken out of its socket with
+            // `into_raw_fd`, so this listener becomes its only owner.
+            let listener = unsafe { TcpListener::from_raw_fd(fd) };
+            Ok((listener, any6))
+        }
+        Err(e) if no_ipv6(&e) => {
+            tracing::info!("no IPv6 on this host ({e}); listening on IPv4 only");
+            let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+            Ok((bind(any4)?, any4))
+        }
+        Err(e) => Err(anyhow::anyhow!("binding client port {any6}: {e}")),
+    }
+}
+
+/// A listening `[::]` socket that also accepts IPv4 (IPV6_V6ONLY off
+/// explicitly, whatever `net.ipv6.bindv6only` says), with the same options
+/// glommio's own `bind` sets.
+fn dual_stack_listener(addr: SocketAddr) -> std::io::Result<RawFd> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_only_v6(false)?;
+    sock.set_reuse_port(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(LISTEN_BACKLOG)?;
+    Ok(sock.into_raw_fd())
+}
+
+/// Errors that mean the host cannot do IPv6 at all (kernel without it, or the
+/// `::` address unavailable), as opposed to a port conflict.
+fn no_ipv6(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT | libc::EADDRNOTAVAIL)
+    )
 }
 
 /// Delivers batches when the sequencer rings, and at least every
