@@ -117,7 +117,10 @@ fn an_ensemble_configuration_is_refused_rather_than_run_alone() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(status.is_some_and(|s| !s.success()), "started: {stderr}");
-    assert!(stderr.contains("corral does not run ensembles yet"), "{stderr}");
+    assert!(
+        stderr.contains("corral does not run ensembles yet"),
+        "{stderr}"
+    );
     // Nothing was written: no snapshot, no log.
     assert!(!data.join("version-2").exists());
 }

@@ -100,7 +100,7 @@ const UNSUPPORTED: &[&str] = &[
     "DigestAuthenticationProvider.digestAlg",
     "X509AuthenticationProvider.superUser",
     "emulate353TTLNodes",
-    "enforce.auth.enabled",
+    "enforce.auth.enabled", // on: refused in `super::load`
     "enforce.auth.schemes",
     "localSessionsEnabled",
     "maxCnxns",
@@ -110,7 +110,7 @@ const UNSUPPORTED: &[&str] = &[
     "readonlymode.enabled",
     "secureClientPort",
     "secureClientPortAddress",
-    "sessionRequireClientSASLAuth",
+    "sessionRequireClientSASLAuth", // on: refused in `super::load`
     "skipACL",
     "sslQuorum",
     "sslQuorumReloadCertFiles",

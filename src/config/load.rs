@@ -196,6 +196,17 @@ impl Builder {
                 let n = positive_u64(value).map_err(bad)?;
                 c.cores = usize::try_from(n).map_err(|_| bad("too large".into()))?;
             }
+            // Switches that exist to turn unauthenticated clients away:
+            // serving them anyway would be a hole, so refuse to start.
+            "enforce.auth.enabled" | "sessionRequireClientSASLAuth" if !keys::is_off(value) => {
+                return Err(ConfigError::Unsupported {
+                    at,
+                    reason: format!(
+                        "{name}={value}: corral cannot enforce client authentication yet \
+                         (no SASL, no enforce.auth); refusing to serve clients it should reject"
+                    ),
+                });
+            }
             "dynamicConfigFile" => {
                 return Err(ConfigError::Unsupported {
                     at,

@@ -368,6 +368,31 @@ fn unsupported_features_switched_on_are_warned_about() {
 }
 
 #[test]
+fn client_authentication_enforcement_switched_on_is_refused() {
+    let f = Fixture::new("");
+    for key in [
+        "enforce.auth.enabled",
+        "zookeeper.enforce.auth.enabled",
+        "sessionRequireClientSASLAuth",
+    ] {
+        let msg = load_err(&f, &[(key, "true")]);
+        assert!(
+            msg.contains("cannot enforce client authentication"),
+            "{msg}"
+        );
+    }
+    // Switched off, they are harmless.
+    let loaded = load_ok(
+        &f,
+        &[
+            ("enforce.auth.enabled", "false"),
+            ("sessionRequireClientSASLAuth", "false"),
+        ],
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
 fn features_that_would_change_the_quorum_are_refused() {
     let f = Fixture::new("");
     for (key, value) in [

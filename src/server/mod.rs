@@ -36,7 +36,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
              diverging from the other members'. Use a standalone configuration: no server.N \
              lines, or a single one with standaloneEnabled=true",
             config.servers.len(),
-            if config.standalone_enabled { "" } else { ", standaloneEnabled=false" }
+            if config.standalone_enabled {
+                ""
+            } else {
+                ", standaloneEnabled=false"
+            }
         );
     }
     let cores = config.cores.max(1);
