@@ -149,7 +149,8 @@ fi
 CP=$J/curator-client.jar:$J/curator-framework.jar:$J/curator-recipes.jar:$J/curator-test.jar
 CP=$CP:$J/zookeeper.jar:$J/zookeeper-jute.jar:$J/guava.jar:$J/slf4j-api.jar
 CP=$CP:$J/junit-jupiter-api.jar:$J/junit-jupiter-params.jar:$J/opentest4j.jar:$J/apiguardian-api.jar
-CP=$CP:$J/junit-platform-commons.jar:$J/assertj-core.jar:$J/mockito-core.jar:$J/commons-math.jar
+CP=$CP:$J/junit-platform-commons.jar:$J/assertj-core.jar:$J/commons-math.jar
+CP=$CP:$J/mockito-core.jar:$J/byte-buddy.jar:$J/byte-buddy-agent.jar:$J/objenesis.jar
 CP=$CP:$J/jackson-databind.jar:$J/jackson-core.jar:$J/jackson-annotations.jar
 CP=$CP:$J/netty-handler.jar:$J/netty-transport.jar:$J/netty-common.jar:$J/netty-buffer.jar
 

@@ -203,6 +203,8 @@ public class TestingServer implements Closeable
     private void launch() throws Exception
     {
         String kind = System.getProperty("curator.compat.server", "corral");
+        // A test may hand a new server the directory an earlier one deleted on close.
+        spec.getDataDirectory().mkdirs();
         Map<String, String> settings = settings();
         List<String> cmd = new ArrayList<>();
         if ( kind.equals("corral") )
