@@ -5,6 +5,7 @@
 //! Owns sockets, timers and cross-core queues; never decides protocol
 //! semantics (those live in `tree`, `sequencer`, `session`, `watch`).
 
+mod bell;
 mod conn;
 mod limits;
 mod messages;

@@ -1,6 +1,7 @@
 //! One shard: an executor's listener, its connections, and the dispatcher
 //! that delivers the sequencer's batches (watch events, replies) to them.
 
+use super::bell::{Bell, Ring};
 use super::conn::{self, Conn};
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::sequencer::SAFETY_POLL_MS;
@@ -295,9 +296,9 @@ fn no_ipv6(e: &std::io::Error) -> bool {
 /// watch event by milliseconds, never strand it (seen under heavy load).
 async fn dispatcher(shard: Rc<Shard>, bell: ConnectedReceiver<()>) {
     let period = Duration::from_millis(SAFETY_POLL_MS as u64);
+    let bell = Bell::listen(bell);
     loop {
-        let rang = glommio::timer::timeout(period, async { Ok(bell.recv().await) }).await;
-        if let Ok(None) = rang {
+        if bell.wait(period).await == Ring::Closed {
             return; // the sequencer is gone; the process is exiting
         }
         shard.drain_inbound();
