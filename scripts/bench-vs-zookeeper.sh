@@ -31,6 +31,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 REPO=$(pwd)
 
 QUICK=${QUICK:-0}
@@ -118,12 +119,7 @@ wait_ready() {  # name pid port
 
 # ---- dependencies ---------------------------------------------------------------------------
 command -v python3 >/dev/null || { say "python3 is required"; exit 1; }
-if ! dpkg-query -W -f='${Status}' zookeeper 2>/dev/null | grep -q 'install ok installed'; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  say "installing Debian's zookeeper package"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y zookeeper
-fi
+apt_ensure zookeeper
 ZK_JAR=""
 for j in /usr/share/java/zookeeper.jar /usr/share/zookeeper/zookeeper.jar; do
   [ -r "$j" ] && { ZK_JAR=$j; break; }

@@ -33,6 +33,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 REPO=$(pwd)
 VENV=$REPO/target/interop-venv
 REQS=$REPO/tests/interop/requirements.txt
@@ -97,17 +98,7 @@ fourlw() {  # cmd host port
 
 # ---- deps -------------------------------------------------------------------------------
 begin deps "system packages and the Python venv"
-missing=()
-for pkg in zookeeper netcat-openbsd python3-venv; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  say "installing ${missing[*]}"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
-fi
+apt_ensure zookeeper netcat-openbsd python3-venv
 [ -r /usr/share/java/zookeeper.jar ] || { say "zkCli jar /usr/share/java/zookeeper.jar missing"; exit 1; }
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"

@@ -41,6 +41,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/scripts/lib.sh"
 SELF=$REPO/scripts/compat/c-client.sh
 ZK_JARS=/usr/share/java/zookeeper.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/slf4j-simple.jar
 JUTE_JAR=/usr/share/java/zookeeper-jute.jar
@@ -152,11 +153,7 @@ need util-linux unshare
 need lsof lsof
 need openssl openssl
 need python3 python3
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  say "installing ${need_pkgs[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
-fi
+[ ${#need_pkgs[@]} -eq 0 ] || apt_ensure "${need_pkgs[@]}"
 unshare --user --map-root-user --net true 2>/dev/null ||
   die "unshare --user --net is not permitted here (user namespaces disabled?); the suite's fixed ports need a private network namespace"
 

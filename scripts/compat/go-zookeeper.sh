@@ -33,6 +33,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
+. "$REPO/scripts/lib.sh"
 TARGET=corral
 WITH_ENSEMBLES=0
 RUN_REGEX=""
@@ -62,10 +63,7 @@ command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 if [ "$TARGET" = zookeeper ] && [ ! -f /usr/share/java/zookeeper.jar ]; then
   need_apt+=(zookeeper)
 fi
-if [ ${#need_apt[@]} -gt 0 ]; then
-  say "installing ${need_apt[*]}"
-  apt-get install -y "${need_apt[@]}" >/dev/null
-fi
+[ ${#need_apt[@]} -eq 0 ] || apt_ensure "${need_apt[@]}"
 
 if [ "$TARGET" = corral ]; then
   CORRAL_BIN=${CORRAL_BIN:-$REPO/target/release/corral}

@@ -34,6 +34,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
 REPO=$(cd "$HERE/../.." && pwd)
 REQS=$HERE/kazoo-requirements.txt
 ZK_REQS=$HERE/kazoo-zookeeper-requirements.txt
@@ -90,17 +91,7 @@ DESELECT=(
 # ---- system packages --------------------------------------------------------------------
 need_pkgs=(python3-venv)
 [ "$MODE" = zookeeper ] && need_pkgs+=(zookeeper default-jre-headless)
-missing=()
-for pkg in "${need_pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  say "installing ${missing[*]}"
-  $SUDO apt-get update
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
-fi
+apt_ensure "${need_pkgs[@]}"
 
 # ---- venv -------------------------------------------------------------------------------
 fill_venv() {  # requirements-file...
