@@ -25,7 +25,8 @@
 #   CELLS="s1x1 reads"      run only these cells (rate50 needs s8x16 in the same run)
 #   OUT_DIR=perf/results    where the report goes; DATE=YYYY-MM-DD names it (default today)
 #   ZK_HEAP=512m    ZooKeeper's -Xmx
-#   DISK_PROBE_JSON=file    JSON line of the synced-write probe (fills the disk column)
+#   DISK_PROBE_JSON=file    JSON line of a synced-write probe already run (default: the script
+#                   runs examples/disk_probe on the servers' filesystem before the matrix)
 #
 # Only the processes this script started are ever signalled (trap on exit).
 set -euo pipefail
@@ -131,8 +132,20 @@ JAVA=${JAVA:-java}
 ZK_VERSION=$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown)
 
 say "building corral (release)"
-cargo build --release --bin corral >&2
+cargo build --release --bin corral --example disk_probe >&2
 CORRAL=$REPO/target/release/corral
+
+# ---- the disk's limit -----------------------------------------------------------------------
+# Synced sequential writes on the filesystem that will hold both servers' logs, the same way
+# corral's log writes them (examples/disk_probe; the 4 KiB rate fills the report's column).
+if [ -z "${DISK_PROBE_JSON:-}" ]; then
+  say "disk probe (synced writes) in $WORK"
+  mkdir -p "$WORK/disk-probe"
+  DISK_PROBE_JSON=$WORK/disk-probe.json
+  "$REPO/target/release/examples/disk_probe" "$WORK/disk-probe" --runs 3 --run-ms 300 \
+    --json "$DISK_PROBE_JSON" >&2
+  rm -rf "$WORK/disk-probe"
+fi
 
 # ---- servers --------------------------------------------------------------------------------
 # One shape for both: standalone, tickTime 2000, fsync on, dataLogDir apart from dataDir,
