@@ -1,6 +1,7 @@
-//! A cross-core bell heard on one executor: the sequencer rings a shard
-//! through a glommio shared channel, and the shard's dispatcher waits for a
-//! ring *or* a safety period. Owns only that wait; never carries data.
+//! A cross-core bell heard on one executor: the sequencer rings a shard (and
+//! each shard the sequencer) through glommio shared channels, and the hearing
+//! task waits for a ring *or* a safety period. Owns only that wait; never
+//! carries data.
 //!
 //! Why not race `ConnectedReceiver::recv` against a timer directly: glommio
 //! 0.9's shared channel stores a fresh clone of the task's waker on every
@@ -11,12 +12,13 @@
 //! panics. At a 50 ms period an idle shard died after ~14 minutes (found by
 //! Curator's test suite, whose servers live that long).
 //!
-//! So one forwarder task owns the cross-core receiver and polls it only when
-//! it is woken (never more than one clone outstanding), relaying each ring
-//! into a local channel, whose waiters unregister when dropped.
+//! So one relay task per cross-core receiver polls it only when it is woken
+//! (never more than one clone outstanding), relaying each ring into a local
+//! channel, whose waiters unregister when dropped.
 
-use glommio::channels::local_channel::{self, LocalReceiver};
-use glommio::channels::shared_channel::ConnectedReceiver;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::channels::shared_channel::SharedReceiver;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// What ended a [`Bell::wait`].
@@ -35,18 +37,26 @@ pub struct Bell {
 }
 
 impl Bell {
-    /// Spawns the forwarder on the current executor.
-    pub fn listen(remote: ConnectedReceiver<()>) -> Bell {
+    /// A bell rung by any of `remotes` and by the returned local ringer,
+    /// with one relay task per remote spawned on the current executor. Each
+    /// relay connects its receiver itself: `connect` waits for the peer, so
+    /// the caller's own connects go on meanwhile. The bell says
+    /// [`Ring::Closed`] once every remote is gone and the ringer dropped.
+    pub fn new(remotes: Vec<SharedReceiver<()>>) -> (Bell, Rc<LocalSender<()>>) {
         let (tx, local) = local_channel::new_bounded::<()>(1);
-        glommio::spawn_local(async move {
-            while remote.recv().await.is_some() {
-                // Full means a ring is already pending: nothing to add.
-                let _ = tx.try_send(());
-            }
-            // Dropping `tx` closes the local channel: `wait` says Closed.
-        })
-        .detach();
-        Bell { local }
+        let tx = Rc::new(tx);
+        for remote in remotes {
+            let tx = tx.clone();
+            glommio::spawn_local(async move {
+                let remote = remote.connect().await;
+                while remote.recv().await.is_some() {
+                    // Full means a ring is already pending: nothing to add.
+                    let _ = tx.try_send(());
+                }
+            })
+            .detach();
+        }
+        (Bell { local }, tx)
     }
 
     /// Waits for a ring, at most `period`.
@@ -85,7 +95,8 @@ mod tests {
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let listener = LocalExecutorBuilder::new(Placement::Unbound)
             .spawn(move || async move {
-                let bell = Bell::listen(rx.connect().await);
+                let (bell, ringer) = Bell::new(vec![rx]);
+                drop(ringer);
                 let mut quiet = 0;
                 for _ in 0..QUIET_PERIODS {
                     if bell.wait(Duration::from_micros(1)).await == Ring::Quiet {

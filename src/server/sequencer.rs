@@ -8,6 +8,7 @@
 //! next one gathers in the shards' queues, and goes out as one write the
 //! moment the first returns.
 
+use super::bell::Bell;
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::request::Request;
@@ -164,20 +165,10 @@ pub async fn run(
     wiring: SequencerWiring,
     storage: Storage,
 ) -> anyhow::Result<()> {
-    // One forwarder per shard bell funnels into a single local wakeup. They
-    // are spawned before the senders connect: `connect` waits for the peer.
-    let (wake_tx, wake_rx) = local_channel::new_bounded::<()>(1);
-    let wake_tx = std::rc::Rc::new(wake_tx);
-    for rx in wiring.from_shards {
-        let wake_tx = wake_tx.clone();
-        glommio::spawn_local(async move {
-            let rx = rx.connect().await;
-            while rx.recv().await.is_some() {
-                let _ = wake_tx.try_send(());
-            }
-        })
-        .detach();
-    }
+    // Every shard's bell, and the sequencer's own ringer (used to come back
+    // at once after a capped batch), wake this one task. The relays are
+    // spawned before the senders connect: `connect` waits for the peer.
+    let (bell, wake_tx) = Bell::new(wiring.from_shards);
     let mut to_shards = Vec::new();
     for tx in wiring.to_shards {
         to_shards.push(tx.connect().await);
@@ -228,11 +219,8 @@ pub async fn run(
         // Never sleep long on the bell alone: a cross-core wakeup that goes
         // missing costs at most this much latency, never a stuck request.
         let wait_ms = (next_deadline - now).clamp(1, SAFETY_POLL_MS) as u64;
-        let _ = glommio::timer::timeout(Duration::from_millis(wait_ms), async {
-            wake_rx.recv().await;
-            Ok(())
-        })
-        .await;
+        // Rung or not: the round looks at everything due either way.
+        let _ = bell.wait(Duration::from_millis(wait_ms)).await;
         seq.round().await;
     }
 }

@@ -9,7 +9,7 @@ use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
 use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
 use foldhash::{HashMap, HashSet};
-use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+use glommio::channels::shared_channel::ConnectedSender;
 use glommio::net::TcpListener;
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -201,13 +201,12 @@ impl Shard {
 }
 
 pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Result<()> {
-    // `connect` waits for the peer's end: connect both at once so the order
-    // in which the sequencer connects its ends cannot deadlock.
-    let (to_sequencer, from_sequencer) = futures_lite::future::zip(
-        wiring.to_sequencer.connect(),
-        wiring.from_sequencer.connect(),
-    )
-    .await;
+    // `connect` waits for the peer's end: the bell's relay connects its end
+    // while this task connects the other, so the order in which the
+    // sequencer connects its ends cannot deadlock. The local ringer is not
+    // needed: dropped, the bell closes when the sequencer goes.
+    let (bell, _) = Bell::new(vec![wiring.from_sequencer]);
+    let to_sequencer = wiring.to_sequencer.connect().await;
     let shard = Rc::new(Shard {
         id,
         shared: shared.clone(),
@@ -220,7 +219,7 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
         next_conn: Cell::new(0),
         events: RefCell::new(Vec::new()),
     });
-    glommio::spawn_local(dispatcher(shard.clone(), from_sequencer)).detach();
+    glommio::spawn_local(dispatcher(shard.clone(), bell)).detach();
     glommio::spawn_local(touch_reporter(shard.clone())).detach();
 
     let (listener, addr) =
@@ -294,9 +293,8 @@ fn no_ipv6(e: &std::io::Error) -> bool {
 /// Delivers batches when the sequencer rings, and at least every
 /// [`SAFETY_POLL_MS`] regardless: a lost cross-core wakeup must delay a
 /// watch event by milliseconds, never strand it (seen under heavy load).
-async fn dispatcher(shard: Rc<Shard>, bell: ConnectedReceiver<()>) {
+async fn dispatcher(shard: Rc<Shard>, bell: Bell) {
     let period = Duration::from_millis(SAFETY_POLL_MS as u64);
-    let bell = Bell::listen(bell);
     loop {
         if bell.wait(period).await == Ring::Closed {
             return; // the sequencer is gone; the process is exiting
