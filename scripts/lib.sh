@@ -15,3 +15,20 @@ apt_ensure() {
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 }
+
+# corral_bin REPO - prints the absolute path of the corral binary to run: $CORRAL_BIN when
+# set, else REPO/target/release/corral (built first when missing). Fails when it is not an
+# executable.
+corral_bin() {
+  local bin=${CORRAL_BIN:-}
+  if [ -z "$bin" ]; then
+    bin=$1/target/release/corral
+    if [ ! -x "$bin" ]; then
+      echo "==> building corral (release)" >&2
+      (cd "$1" && cargo build --release --bin corral >&2)
+    fi
+  fi
+  bin=$(realpath -ms "$bin")
+  [ -x "$bin" ] || { echo "==> $bin is not an executable" >&2; return 2; }
+  echo "$bin"
+}

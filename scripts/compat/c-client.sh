@@ -176,12 +176,7 @@ fi
 
 # --- 3. server-specific run directory ----------------------------------------------------------
 if [ "$SERVER" = corral ]; then
-  CORRAL_BIN=${CORRAL_BIN:-$REPO/target/release/corral}
-  if [ ! -x "$CORRAL_BIN" ]; then
-    say "building corral (release)"
-    (cd "$REPO" && cargo build --release --bin corral)
-  fi
-  CORRAL_BIN=$(cd "$(dirname "$CORRAL_BIN")" && pwd)/$(basename "$CORRAL_BIN")
+  CORRAL_BIN=$(corral_bin "$REPO")
   case $CORRAL_BIN in /tmp/*) die "CORRAL_BIN must not be under /tmp" ;; esac
   export CORRAL_BIN
   RUNDIR=$WORK/run-corral

@@ -66,12 +66,7 @@ fi
 [ ${#need_apt[@]} -eq 0 ] || apt_ensure "${need_apt[@]}"
 
 if [ "$TARGET" = corral ]; then
-  CORRAL_BIN=${CORRAL_BIN:-$REPO/target/release/corral}
-  if [ ! -x "$CORRAL_BIN" ]; then
-    say "building corral (release)"
-    (cd "$REPO" && cargo build --release --bin corral)
-  fi
-  CORRAL_BIN=$(cd "$(dirname "$CORRAL_BIN")" && pwd)/$(basename "$CORRAL_BIN")
+  CORRAL_BIN=$(corral_bin "$REPO")
 fi
 
 WORK=$(mktemp -d /tmp/go-zk-compat.XXXXXX)

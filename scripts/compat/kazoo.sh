@@ -162,14 +162,7 @@ EOF
   export ZOOKEEPER_PORT_OFFSET
   say "kazoo $KAZOO_VERSION's tests against Apache ZooKeeper $ZOOKEEPER_VERSION x$ZOOKEEPER_CLUSTER_SIZE (ports from $ZOOKEEPER_PORT_OFFSET)"
 else
-  if [ -z "$CORRAL_BIN" ]; then
-    CORRAL_BIN=$REPO/target/release/corral
-    if [ ! -x "$CORRAL_BIN" ]; then
-      (cd "$REPO" && cargo build --release --bin corral)
-    fi
-  fi
-  CORRAL_BIN=$(cd "$(dirname "$CORRAL_BIN")" && pwd)/$(basename "$CORRAL_BIN")
-  [ -x "$CORRAL_BIN" ] || { say "$CORRAL_BIN is not an executable"; exit 2; }
+  CORRAL_BIN=$(corral_bin "$REPO")
   export CORRAL_BIN
   # The ZooKeeper release corral speaks for (its `envi` zookeeper.version); test_build checks it.
   export ZOOKEEPER_VERSION=3.9.3
