@@ -13,7 +13,7 @@ use crate::proto::codec::{Reader, Writer};
 use crate::proto::records::{Acl, decode_acls, encode_acls};
 use crate::proto::{SessionId, ZData, ZString, Zxid};
 use crate::tree::node::Znode;
-use crate::tree::{DataTree, LoadError, ROOT};
+use crate::tree::{DataTree, LoadError, ROOT, ReadyNode};
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -261,15 +261,19 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
     // Two stages on two threads: this one inserts into the tree while a
     // parser decodes the file and makes the owned copies the tree keeps
     // (half of a load's allocations), batches in between.
-    let (batches, inbox) = crossbeam::channel::bounded::<Vec<Item>>(LOAD_QUEUE_BATCHES);
+    let extended_types = load.extended_types();
+    let (batches, inbox) = crossbeam::channel::bounded::<Vec<Loaded>>(LOAD_QUEUE_BATCHES);
     let sizing = buf.clone();
     let (parsed, inserted) = std::thread::scope(|scope| {
         let parser = scope.spawn(move || {
             let mut batch = Vec::with_capacity(LOAD_BATCH_ITEMS);
             let parsed = parse(buf, |item| {
                 batch.push(match item {
-                    Item::Node(offset, path, node) => Item::Node(offset, path.detached(), node),
-                    acl => acl,
+                    Item::Node(offset, path, node) => {
+                        let ready = ReadyNode::new(path.detached(), node, extended_types);
+                        Loaded::Node(offset, ready)
+                    }
+                    Item::Acl(id, acls) => Loaded::Acl(id, acls),
                 });
                 if batch.len() == LOAD_BATCH_ITEMS {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_ITEMS));
@@ -291,12 +295,12 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
         }
         drop(sizing);
         let inserted = inbox.into_iter().flatten().try_for_each(|item| match item {
-            Item::Acl(id, acls) => {
+            Loaded::Acl(id, acls) => {
                 load.acl(id as u64, acls);
                 Ok(())
             }
-            Item::Node(offset, path, node) => load
-                .node(path, node)
+            Loaded::Node(offset, ready) => ready
+                .and_then(|ready| load.ready_node(ready))
                 .map_err(|e: LoadError| (offset, e.to_string())),
         });
         (parser.join(), inserted)
@@ -308,6 +312,12 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
     load.finish(zxid);
     info.zxid = zxid;
     Ok(info)
+}
+
+/// What the parsing thread hands the inserting one.
+enum Loaded {
+    Acl(i64, Vec<Acl>),
+    Node(u64, Result<ReadyNode, LoadError>),
 }
 
 /// The number of node records in a snapshot, by skipping from length to

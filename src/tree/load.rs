@@ -8,6 +8,7 @@
 //! the data size is summed as nodes arrive instead of in a second walk.
 
 use super::node::NodeKind;
+use super::table::Entry;
 use super::{DataTree, LoadError, ROOT, Znode, apply, node_size};
 use crate::proto::{Acl, ZString, Zxid};
 
@@ -19,6 +20,42 @@ pub struct TreeLoad<'a> {
     /// the names of its children loaded since not yet in its child set.
     parent: Option<ZString>,
     names: Vec<ZString>,
+}
+
+/// A snapshot node with everything done that needs no tree: its entry
+/// allocated, kind classified, child name cut. A loader makes these on its
+/// parsing thread, so that the inserting thread only links them in.
+pub struct ReadyNode {
+    entry: Box<Entry>,
+    /// The last path segment; `None` for the root.
+    name: Option<ZString>,
+    path_size: u64,
+}
+
+impl ReadyNode {
+    /// See [`TreeLoad::node`] for `path` and `node`.
+    pub fn new(
+        path: ZString,
+        mut node: Znode,
+        extended_types: bool,
+    ) -> Result<ReadyNode, LoadError> {
+        node.children.clear();
+        node.kind = NodeKind::of(node.ephemeral_owner, extended_types);
+        let (path, name) = if path.is_empty() || path.as_str() == ROOT {
+            (ZString::from_static(ROOT), None)
+        } else {
+            let Some(slash) = path.as_str().rfind('/') else {
+                return Err(LoadError::NotAbsolute(path.as_str().to_owned()));
+            };
+            let name = apply::child_name(&path, slash);
+            (path, Some(name))
+        };
+        Ok(ReadyNode {
+            path_size: node_size(&path, &[]),
+            entry: Box::new(Entry { path, node }),
+            name,
+        })
+    }
 }
 
 impl<'a> TreeLoad<'a> {
@@ -43,45 +80,54 @@ impl<'a> TreeLoad<'a> {
     /// A node: `path` is its key as kept (give an owned copy, not a slice of
     /// a file buffer); `""` (ZooKeeper's name for the root in snapshots) and
     /// `/` both mean the root. `children` and `kind` are rebuilt here,
-    /// whatever `node` holds.
-    pub fn node(&mut self, path: ZString, mut node: Znode) -> Result<(), LoadError> {
-        node.children.clear();
-        node.kind = NodeKind::of(node.ephemeral_owner, self.tree.extended_types);
-        if path.is_empty() || path.as_str() == ROOT {
-            self.tree.acls.add_usage(node.acl);
+    /// whatever `node` holds. [`ReadyNode::new`] then [`TreeLoad::ready_node`].
+    pub fn node(&mut self, path: ZString, node: Znode) -> Result<(), LoadError> {
+        let ready = ReadyNode::new(path, node, self.tree.extended_types)?;
+        self.ready_node(ready)
+    }
+
+    /// Whether `0xff..` owners are TTLs (what [`ReadyNode::new`] needs).
+    pub fn extended_types(&self) -> bool {
+        self.tree.extended_types
+    }
+
+    /// A node made ready by [`ReadyNode::new`], possibly on another thread.
+    pub fn ready_node(&mut self, ready: ReadyNode) -> Result<(), LoadError> {
+        let ReadyNode {
+            entry,
+            name,
+            path_size,
+        } = ready;
+        let (acl, data_len) = (entry.node.acl, entry.node.data.len() as u64);
+        let Some(name) = name else {
+            self.tree.acls.add_usage(acl);
             // The root counts twice: ZooKeeper's map also holds it under "".
-            self.tree.data_size += node_size(ROOT, &node.data) + node.data.len() as u64;
-            let old = self.tree.nodes.insert(ZString::from_static(ROOT), node);
-            self.forget(node_size(ROOT, &[]), old.as_ref(), 2);
+            self.tree.data_size += path_size + 2 * data_len;
+            let old = self.tree.nodes.insert_entry(entry);
+            self.forget(path_size, old.as_ref(), 2);
             return Ok(());
-        }
-        let Some(slash) = path.as_str().rfind('/') else {
-            return Err(LoadError::NotAbsolute(path.as_str().to_owned()));
         };
-        let parent_path = if slash == 0 {
-            ROOT
-        } else {
-            &path.as_str()[..slash]
-        };
+        let path = entry.path.as_str();
+        let slash = path.len() - name.len() - 1;
+        let parent_path = if slash == 0 { ROOT } else { &path[..slash] };
         if self.parent.as_ref().map(ZString::as_str) != Some(parent_path) {
             self.flush_names();
             if !self.tree.nodes.contains_key(parent_path) {
                 return Err(LoadError::MissingParent {
-                    path: path.as_str().to_owned(),
+                    path: path.to_owned(),
                     parent: parent_path.to_owned(),
                 });
             }
             self.parent = Some(ZString::from(parent_path));
         }
-        self.names.push(apply::child_name(&path, slash));
-        self.tree.acls.add_usage(node.acl);
-        let path_size = node_size(&path, &[]);
-        self.tree.data_size += path_size + node.data.len() as u64;
-        let (kind, owner) = (node.kind, node.ephemeral_owner);
+        self.names.push(name);
+        self.tree.acls.add_usage(acl);
+        self.tree.data_size += path_size + data_len;
+        let (kind, owner) = (entry.node.kind, entry.node.ephemeral_owner);
         if kind != NodeKind::Persistent {
-            self.tree.index(path.clone(), kind, owner);
+            self.tree.index(entry.path.clone(), kind, owner);
         }
-        let old = self.tree.nodes.insert(path, node);
+        let old = self.tree.nodes.insert_entry(entry);
         self.forget(path_size, old.as_ref(), 1);
         Ok(())
     }

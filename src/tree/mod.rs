@@ -18,7 +18,7 @@ pub mod read;
 mod table;
 
 pub use acl::{AclCache, AuthContext};
-pub use load::TreeLoad;
+pub use load::{ReadyNode, TreeLoad};
 pub use node::{NodeKind, Znode};
 
 use crate::proto::{Acl, EventType, SessionId, Stat, ZString, Zxid};

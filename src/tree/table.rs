@@ -12,9 +12,10 @@ use crate::proto::ZString;
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
-struct Entry {
-    path: ZString,
-    node: Znode,
+/// One slot's target: a znode with its path.
+pub(super) struct Entry {
+    pub(super) path: ZString,
+    pub(super) node: Znode,
 }
 
 #[derive(Default)]
@@ -67,18 +68,24 @@ impl NodeTable {
     /// Adds or replaces the node at `path`; the replaced node is returned
     /// (the path kept is the one already in the table).
     pub fn insert(&mut self, path: ZString, node: Znode) -> Option<Znode> {
-        let hash = self.hash(&path);
+        self.insert_entry(Box::new(Entry { path, node }))
+    }
+
+    /// [`NodeTable::insert`] of an entry allocated elsewhere (a loader's
+    /// parsing thread).
+    pub(super) fn insert_entry(&mut self, entry: Box<Entry>) -> Option<Znode> {
+        let hash = self.hash(&entry.path);
         let hasher = &self.hasher;
         match self.table.entry(
             hash,
-            |e| e.path == path,
+            |e| e.path == entry.path,
             |e| hasher.hash_one(e.path.as_str()),
         ) {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
-                Some(std::mem::replace(&mut o.get_mut().node, node))
+                Some(std::mem::replace(&mut o.get_mut().node, entry.node))
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(Box::new(Entry { path, node }));
+                v.insert(entry);
                 None
             }
         }
