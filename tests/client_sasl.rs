@@ -47,14 +47,29 @@ impl Sasl {
     }
 }
 
-async fn sasl_connect(server: &Server, user: &str, password: &str) -> Result<zk::Client, zk::Error> {
+async fn sasl_connect(
+    server: &Server,
+    user: &str,
+    password: &str,
+) -> Result<zk::Client, zk::Error> {
     let mut connector = zk::Client::connector();
     connector.session_timeout(SESSION_TIMEOUT);
-    connector.sasl(zk::SaslOptions::digest_md5(user.to_string(), password.to_string()));
+    connector.sasl(zk::SaslOptions::digest_md5(
+        user.to_string(),
+        password.to_string(),
+    ));
     match tokio::time::timeout(IO_GUARD, connector.connect(server.addr())).await {
         Ok(result) => result,
-        Err(_) => panic!("SASL connect to {}: nothing within {IO_GUARD:?}", server.addr()),
+        Err(_) => panic!(
+            "SASL connect to {}: nothing within {IO_GUARD:?}",
+            server.addr()
+        ),
     }
+}
+
+/// A `GetSASLRequest` body.
+fn sasl_token(token: &[u8]) -> Vec<u8> {
+    common::raw::Writer::new().bytes(token).into_vec()
 }
 
 fn sasl_acl(user: &str) -> zk::Acl {
@@ -67,17 +82,24 @@ async fn sasl_user_authenticates_and_sasl_acl_admits_only_that_user() {
     let Some(server) = sasl.start("sasl_acl", &[]) else {
         return;
     };
-    let bob = sasl_connect(&server, "bob", "bob_pw").await.expect("bob authenticates");
-    let carol = sasl_connect(&server, "carol", "carol_pw").await.expect("carol authenticates");
+    let bob = sasl_connect(&server, "bob", "bob_pw")
+        .await
+        .expect("bob authenticates");
+    let carol = sasl_connect(&server, "carol", "carol_pw")
+        .await
+        .expect("carol authenticates");
     let anon = server.client().await;
     let path = server.unique_path("sasl-acl");
-    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&[sasl_acl("bob")]));
-    bob.create(&path, b"bob's", &opts).await.expect("create with sasl ACL");
+    let acls = [sasl_acl("bob")];
+    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acls));
+    bob.create(&path, b"bob's", &opts)
+        .await
+        .expect("create with sasl ACL");
 
     assert_eq!(bob.get_data(&path).await.expect("bob reads").0, b"bob's");
     assert_eq!(carol.get_data(&path).await, Err(zk::Error::NoAuth));
     assert_eq!(anon.get_data(&path).await, Err(zk::Error::NoAuth));
-    let (acl, _) = anon.get_acl(&path).await.expect("getACL is open");
+    let (acl, _) = bob.get_acl(&path).await.expect("bob's getACL");
     assert_eq!(acl, vec![sasl_acl("bob")]);
 
     // whoAmI names the SASL id beside the ip one.
@@ -95,26 +117,34 @@ async fn wrong_password_gets_auth_failed_and_a_closed_connection() {
     // A real client: connecting, or its first request, fails with AuthFailed.
     match sasl_connect(&server, "bob", "not-bobs").await {
         Err(e) => assert_eq!(e, zk::Error::AuthFailed),
-        Ok(c) => assert_eq!(c.get_data("/").await.map(|_| ()), Err(zk::Error::AuthFailed)),
+        Ok(c) => assert_eq!(
+            c.get_data("/").await.map(|_| ()),
+            Err(zk::Error::AuthFailed)
+        ),
     }
 
     // On the wire: the challenge names ZooKeeper's realm; a bad response is answered with
     // err AuthFailed, zxid 0 and a null token, then the connection closes.
     let mut s = Session::connect(server.addr(), 10_000);
-    let challenge = s.request(OP_SASL, &common::raw::Writer::new().bytes(b"").into_vec());
+    let challenge = s.request(OP_SASL, &sasl_token(b""));
     assert_eq!(challenge.err, 0);
     assert_eq!(challenge.zxid, 0);
     let token = challenge.reader().bytes().expect("a challenge token");
     let text = String::from_utf8(token).expect("text");
     assert!(text.starts_with("realm=\"zk-sasl-md5\",nonce=\""), "{text}");
-    assert!(text.ends_with(",charset=utf-8,algorithm=md5-sess"), "{text}");
-    let bad = common::raw::Writer::new()
-        .bytes(b"username=\"bob\",realm=\"zk-sasl-md5\",nonce=\"x\",cnonce=\"y\",response=00")
-        .into_vec();
+    assert!(
+        text.ends_with(",charset=utf-8,algorithm=md5-sess"),
+        "{text}"
+    );
+    let bad =
+        sasl_token(b"username=\"bob\",realm=\"zk-sasl-md5\",nonce=\"x\",cnonce=\"y\",response=00");
     let reply = s.request(OP_SASL, &bad);
     assert_eq!((reply.err, reply.zxid), (err::AUTH_FAILED, 0));
     assert_eq!(reply.reader().bytes(), None, "null token");
-    assert!(s.read_incoming().is_none(), "connection closed after the failure");
+    assert!(
+        s.read_incoming().is_none(),
+        "connection closed after the failure"
+    );
 }
 
 #[tokio::test]
@@ -129,13 +159,27 @@ async fn sasl_super_user_passes_every_acl() {
         .await
         .expect("digest auth");
     let path = server.unique_path("sasl-super");
-    let acl = zk::Acl::new(zk::Permission::ALL, zk::AuthId::new("digest", &digest_id("dave", "pw")));
-    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&[acl]));
-    digest_owner.create(&path, b"dave's", &opts).await.expect("create");
+    let acl = zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("digest", &digest_id("dave", "pw")),
+    );
+    let acls = [acl];
+    let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acls));
+    digest_owner
+        .create(&path, b"dave's", &opts)
+        .await
+        .expect("create");
 
-    let carol = sasl_connect(&server, "carol", "carol_pw").await.expect("carol authenticates");
-    let bob = sasl_connect(&server, "bob", "bob_pw").await.expect("bob authenticates");
-    assert_eq!(carol.get_data(&path).await.expect("super reads").0, b"dave's");
+    let carol = sasl_connect(&server, "carol", "carol_pw")
+        .await
+        .expect("carol authenticates");
+    let bob = sasl_connect(&server, "bob", "bob_pw")
+        .await
+        .expect("bob authenticates");
+    assert_eq!(
+        carol.get_data(&path).await.expect("super reads").0,
+        b"dave's"
+    );
     assert_eq!(bob.get_data(&path).await, Err(zk::Error::NoAuth));
 }
 
@@ -149,19 +193,25 @@ async fn required_sasl_refuses_unauthenticated_requests_and_closes_the_connectio
         return;
     };
     // Authenticated, everything works.
-    let bob = sasl_connect(&server, "bob", "bob_pw").await.expect("bob authenticates");
+    let bob = sasl_connect(&server, "bob", "bob_pw")
+        .await
+        .expect("bob authenticates");
     assert!(bob.get_data("/").await.is_ok());
 
     // Not authenticated: the first request is answered SessionClosedRequireSaslAuth (zxid 0),
     // then the connection is closed.
     let mut s = Session::connect(server.addr(), 10_000);
     let who = s.request(OP_WHO_AM_I, &[]);
-    assert_eq!((who.err, who.zxid), (err::SESSION_CLOSED_REQUIRE_SASL_AUTH, 0));
+    assert_eq!(
+        (who.err, who.zxid),
+        (err::SESSION_CLOSED_REQUIRE_SASL_AUTH, 0)
+    );
     assert!(s.read_incoming().is_none(), "connection closed");
 
     // A failed exchange is answered with the same code.
     let mut s = Session::connect(server.addr(), 10_000);
-    let reply = s.request(OP_SASL, &common::raw::Writer::new().bytes(b"bogus").into_vec());
+    assert_eq!(s.request(OP_SASL, &sasl_token(b"")).err, 0, "challenge");
+    let reply = s.request(OP_SASL, &sasl_token(b"bogus"));
     assert_eq!(reply.err, err::SESSION_CLOSED_REQUIRE_SASL_AUTH);
     assert!(s.read_incoming().is_none(), "connection closed");
 }
@@ -174,7 +224,8 @@ async fn allow_sasl_failed_clients_keeps_the_connection_unauthenticated() {
         return;
     };
     let mut s = Session::connect(server.addr(), 10_000);
-    let reply = s.request(OP_SASL, &common::raw::Writer::new().bytes(b"bogus").into_vec());
+    assert_eq!(s.request(OP_SASL, &sasl_token(b"")).err, 0, "challenge");
+    let reply = s.request(OP_SASL, &sasl_token(b"bogus"));
     assert_eq!((reply.err, reply.reader().bytes()), (0, None));
     let who = s.request(OP_WHO_AM_I, &[]);
     assert_eq!(who.err, 0, "the connection still serves");

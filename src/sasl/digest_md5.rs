@@ -1,6 +1,6 @@
 //! The server side of the DIGEST-MD5 SASL mechanism (RFC 2831), as the
-//! JDK's `DigestMD5Server` runs it for ZooKeeper: no initial response, one
-//! challenge, one digest-response, then `rspauth`; quality of protection
+//! JDK's (17) `DigestMD5Server` runs it for ZooKeeper: an initial response
+//! ignored, one challenge, one digest-response, then `rspauth`; quality of protection
 //! `auth` only (ZooKeeper creates its server without properties, so it
 //! offers no integrity or privacy layer and its challenge has no `qop`).
 //!
@@ -18,8 +18,6 @@ pub const RESPONSE_BYTES_MAX: usize = 4096;
 pub enum DigestError {
     #[error("digest-response of {0} bytes (at most {RESPONSE_BYTES_MAX})")]
     TooLong(usize),
-    #[error("DIGEST-MD5 must not have an initial response")]
-    InitialResponse,
     #[error("exchange already finished")]
     Finished,
     #[error("malformed digest-response: {0}")]
@@ -113,10 +111,8 @@ impl DigestMd5Server {
         }
         match self.state {
             State::Initial => {
-                if !token.is_empty() {
-                    self.state = State::Finished;
-                    return Err(DigestError::InitialResponse);
-                }
+                // The JDK (17) ignores an initial response ("Ignoring initial
+                // response"); older ones refused it.
                 self.state = State::Challenged;
                 Ok(Step::Challenge(self.challenge()))
             }
@@ -467,9 +463,13 @@ digest-uri=\"imap/elwood.innosoft.com\",response=d388dad90d4bbd760a152321f2143af
     }
 
     #[test]
-    fn initial_response_is_refused() {
+    fn initial_response_is_ignored_as_the_jdk_does() {
         let mut s = rfc_server();
-        assert_eq!(s.evaluate(b"x", chris), Err(DigestError::InitialResponse));
+        assert!(matches!(s.evaluate(b"x", chris), Ok(Step::Challenge(_))));
+        assert!(matches!(
+            s.evaluate(RFC_RESPONSE, chris),
+            Ok(Step::Complete { .. })
+        ));
     }
 
     fn replaced(from: &str, to: &str) -> Vec<u8> {
@@ -598,6 +598,36 @@ digest-uri=\"imap/elwood.innosoft.com\",response=d388dad90d4bbd760a152321f2143af
         };
         assert_eq!(authentication_id, "bob");
         assert_eq!(authorization_id, "admin");
+    }
+
+    /// A recorded exchange of pure-sasl 0.6.2 (kazoo's SASL client), its cnonce pinned: the
+    /// server's nonce from bytes 0..30, the client's response, and the rspauth pure-sasl
+    /// expects back.
+    #[test]
+    fn pure_sasl_exchange_authenticates_with_the_rspauth_it_expects() {
+        let nonce = nonce_from(std::array::from_fn(|i| i as u8));
+        assert_eq!(nonce, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd");
+        let mut s = DigestMd5Server::new("zookeeper", "zk-sasl-md5", nonce);
+        let users = |u: &str| (u == "jaasuser").then(|| "jaas_password".to_string());
+        let Ok(Step::Challenge(challenge)) = s.evaluate(b"", users) else {
+            panic!("expected a challenge");
+        };
+        assert_eq!(
+            challenge,
+            b"realm=\"zk-sasl-md5\",nonce=\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\",\
+charset=utf-8,algorithm=md5-sess"
+        );
+        let response = b"qop=auth,realm=\"zk-sasl-md5\",username=\"jaasuser\",\
+nonce=\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd\",cnonce=\"123456789\",nc=00000001,\
+digest-uri=\"zookeeper/zk-sasl-md5\",response=1dcc1467537704d2d04ea05847c7b37f";
+        assert_eq!(
+            s.evaluate(response, users),
+            Ok(Step::Complete {
+                token: b"rspauth=f145790e105c817343e22902b8bfe0b8".to_vec(),
+                authentication_id: "jaasuser".into(),
+                authorization_id: "jaasuser".into(),
+            })
+        );
     }
 
     #[test]
