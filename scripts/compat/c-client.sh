@@ -63,7 +63,7 @@ SERVER_SUITES=" Zookeeper_logClientEnv Zookeeper_simpleSystem Zookeeper_multi Zo
 # the read-only peer a fixed 4 s + 1 s to come up (too short now and then on a loaded machine).
 FLAKY=" mt:Zookeeper_reconfig::testcycleNextServer st:Zookeeper_reconfig::testcycleNextServer "
 KNOWN_ZOOKEEPER="$FLAKY mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL "
-KNOWN_CORRAL="$FLAKY mt:Zookeeper_simpleSystem::testSSL mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL "
+KNOWN_CORRAL="$FLAKY mt:Zookeeper_simpleSystem::testSSL mt:Zookeeper_readOnly::testReadOnly mt:Zookeeper_readOnly::testReadOnlyWithSSL mt:Zookeeper_SASLAuth::testClientSASLReadOnly "
 
 say() { echo "==> c-client.sh: $*" >&2; }
 die() {
