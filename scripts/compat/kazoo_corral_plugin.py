@@ -9,11 +9,14 @@ tests already make. Nothing of kazoo is edited or copied; scripts/compat/kazoo.s
 scripts/test.sh (step kazoo-upstream) load it with `-p kazoo_corral_plugin`.
 
 What the corral servers get (the harness's ZooKeeper gets the same, see
-ManagedZooKeeper.run): tickTime=2000, maxClientCnxns=0, the harness's configuration
-entries (4lw whitelist, reconfigEnabled, localSessions*) and its `-Dzookeeper.*`
-system properties (superDigest) as `--override key=value`. What they do not get:
-TLS (secureClientPort), SASL (authProvider, JAAS), read-only mode, an ensemble;
-tests that need those are deselected by the scripts, with the reason.
+ManagedZooKeeper.run): tickTime=2000, maxClientCnxns=0,
+authProvider.1=SASLAuthenticationProvider, the harness's JAAS configuration (written to
+jaas.conf in the server's directory, empty when the harness has none, and named by
+java.security.auth.login.config), the harness's configuration entries (4lw whitelist,
+reconfigEnabled, localSessions*) and its `-Dzookeeper.*` system properties (superDigest)
+as `--override key=value`. What they do not get: TLS (secureClientPort), Kerberos
+(a JAAS Krb5LoginModule section makes corral refuse to start), read-only mode, an
+ensemble; tests that need those are deselected by the scripts, with the reason.
 
 Environment:
   CORRAL_BIN            path of the corral binary (unset: the plugin does nothing)
@@ -34,6 +37,7 @@ import types
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 30.0
+SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 
 
 def _free_port():
@@ -71,8 +75,9 @@ def _overrides(configuration_entries, java_system_properties):
 class ManagedCorral:
     """One corral server with the interface kazoo's tests use of ManagedZooKeeper."""
 
-    def __init__(self, binary, server_id, overrides):
+    def __init__(self, binary, server_id, overrides, jaas_config=None):
         self.binary = binary
+        self.jaas_config = jaas_config
         self.server_id = server_id
         self.host = "127.0.0.1"
         self.client_port = _free_port()
@@ -103,11 +108,17 @@ class ManagedCorral:
     def log_path(self):
         return os.path.join(self.working_path, "corral.log")
 
+    @property
+    def jaas_path(self):
+        return os.path.join(self.working_path, "jaas.conf")
+
     def run(self):
         """Start corral on this server's port and data directory; return once it serves."""
         if self.running:
             return
         os.makedirs(self.data_path, exist_ok=True)
+        with open(self.jaas_path, "w") as jaas:
+            jaas.write(self.jaas_config or "")
         args = [
             self.binary,
             "serve",
@@ -121,6 +132,10 @@ class ManagedCorral:
             "tickTime=2000",
             "--override",
             "maxClientCnxns=0",
+            "--override",
+            f"authProvider.1={SASL_PROVIDER}",
+            "--override",
+            f"java.security.auth.login.config={self.jaas_path}",
         ]
         for ov in self.overrides:
             args += ["--override", ov]
@@ -199,10 +214,8 @@ class CorralCluster:
             raise RuntimeError(
                 f"corral is a standalone server: set ZOOKEEPER_CLUSTER_SIZE=1 (got {size})"
             )
-        if jaas_config:
-            log.warning("corral has no SASL: the harness's JAAS configuration is ignored")
         overrides = _overrides(configuration_entries, java_system_properties)
-        self._servers = [ManagedCorral(binary, 1, overrides)]
+        self._servers = [ManagedCorral(binary, 1, overrides, jaas_config)]
 
     def __getitem__(self, k):
         return self._servers[k]

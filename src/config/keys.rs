@@ -28,7 +28,6 @@ pub enum Disposition {
 /// Tuning knobs of ZooKeeper's JVM implementation that have no counterpart
 /// (or no observable effect) in corral.
 const IGNORED: &[&str] = &[
-    "allowSaslFailedClients",
     "audit.enable",
     "bitHashCacheSize",
     "clientCnxnSocket",
@@ -100,8 +99,6 @@ const UNSUPPORTED: &[&str] = &[
     "DigestAuthenticationProvider.digestAlg",
     "X509AuthenticationProvider.superUser",
     "emulate353TTLNodes",
-    "enforce.auth.enabled", // on: refused in `super::load`
-    "enforce.auth.schemes",
     "localSessionsEnabled",
     "maxCnxns",
     "observerMasterPort",
@@ -110,13 +107,12 @@ const UNSUPPORTED: &[&str] = &[
     "readonlymode.enabled",
     "secureClientPort",
     "secureClientPortAddress",
-    "sessionRequireClientSASLAuth", // on: refused in `super::load`
     "skipACL",
     "sslQuorum",
     "sslQuorumReloadCertFiles",
 ];
 
-const UNSUPPORTED_PREFIXES: &[&str] = &["authProvider.", "quorum.auth.", "ssl."];
+const UNSUPPORTED_PREFIXES: &[&str] = &["quorum.auth.", "ssl."];
 
 /// Classifies a canonical key that `super::load` does not implement.
 pub fn classify(key: &str) -> Disposition {
