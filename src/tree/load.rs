@@ -9,7 +9,7 @@
 
 use super::node::NodeKind;
 use super::table::Entry;
-use super::{DataTree, LoadError, ROOT, Znode, apply, node_size};
+use super::{DataTree, LoadError, ROOT, Znode, node_size};
 use crate::proto::{Acl, ZString, Zxid};
 
 /// A tree being loaded; see [`DataTree::begin_load`]. Finish with
@@ -47,7 +47,10 @@ impl ReadyNode {
             let Some(slash) = path.as_str().rfind('/') else {
                 return Err(LoadError::NotAbsolute(path.as_str().to_owned()));
             };
-            let name = apply::child_name(&path, slash);
+            // A copy of its own rather than a slice of the path: slicing
+            // would turn the path into a shared buffer with a 24-byte header,
+            // where the name alone is a few bytes.
+            let name = ZString::from(&path.as_str()[slash + 1..]);
             (path, Some(name))
         };
         Ok(ReadyNode {
