@@ -258,20 +258,32 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
         .and_then(|n| super::format::zxid_from_name(n, super::format::SNAPSHOT_PREFIX))
         .unwrap_or_default();
     let mut load = tree.begin_load();
-    // Two stages on two threads: this one inserts into the tree while a
-    // parser decodes the file and makes the owned copies the tree keeps
-    // (half of a load's allocations), batches in between.
+    // Two stages on two threads: a parser decodes the file and allocates
+    // each znode's entry; this thread links the entries into the tree and
+    // copies their data out of the file. Most of a load's time is the first
+    // touch of fresh memory, so the copies are split between the two.
     let extended_types = load.extended_types();
     let (batches, inbox) = crossbeam::channel::bounded::<Vec<Loaded>>(LOAD_QUEUE_BATCHES);
-    let sizing = buf.clone();
+    let file = buf.clone();
     let (parsed, inserted) = std::thread::scope(|scope| {
         let parser = scope.spawn(move || {
+            let base = buf.as_ptr() as usize;
             let mut batch = Vec::with_capacity(LOAD_BATCH_ITEMS);
             let parsed = parse(buf, |item| {
                 batch.push(match item {
-                    Item::Node(offset, path, node) => {
+                    Item::Node(offset, path, mut node) => {
+                        // Where the data lies in the file; the node keeps an
+                        // empty placeholder until the other thread copies it.
+                        let data = node.data.bytes();
+                        let data_at = (!data.is_empty()).then(|| {
+                            let start = data.as_ptr() as usize - base;
+                            start..start + data.len()
+                        });
+                        if data_at.is_some() {
+                            node.data = ZData::default();
+                        }
                         let ready = ReadyNode::new(path.detached(), node, extended_types);
-                        Loaded::Node(offset, ready)
+                        Loaded::Node(offset, ready, data_at)
                     }
                     Item::Acl(id, acls) => Loaded::Acl(id, acls),
                 });
@@ -290,17 +302,22 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
         // While the parser starts: the node count, so that the path map is
         // built at its final size once instead of grown and rehashed
         // through every power of two (each growth touching fresh memory).
-        if let Some(nodes) = count_nodes(&sizing) {
+        if let Some(nodes) = count_nodes(&file) {
             load.reserve(nodes);
         }
-        drop(sizing);
         let inserted = inbox.into_iter().flatten().try_for_each(|item| match item {
             Loaded::Acl(id, acls) => {
                 load.acl(id as u64, acls);
                 Ok(())
             }
-            Loaded::Node(offset, ready) => ready
-                .and_then(|ready| load.ready_node(ready))
+            Loaded::Node(offset, ready, data_at) => ready
+                .and_then(|mut ready| {
+                    if let Some(range) = data_at {
+                        // An owned copy: a slice would pin the whole file.
+                        ready.set_data(Bytes::copy_from_slice(&file[range]).into());
+                    }
+                    load.ready_node(ready)
+                })
                 .map_err(|e: LoadError| (offset, e.to_string())),
         });
         (parser.join(), inserted)
@@ -317,7 +334,12 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
 /// What the parsing thread hands the inserting one.
 enum Loaded {
     Acl(i64, Vec<Acl>),
-    Node(u64, Result<ReadyNode, LoadError>),
+    /// Offset, the node, and where its data is in the file (none if empty).
+    Node(
+        u64,
+        Result<ReadyNode, LoadError>,
+        Option<std::ops::Range<usize>>,
+    ),
 }
 
 /// The number of node records in a snapshot, by skipping from length to
@@ -458,13 +480,8 @@ pub fn parse(
 }
 
 fn read_node(r: &mut Reader) -> Result<Znode, crate::proto::codec::DecodeError> {
+    // A slice of the file: what keeps a node copies it (see `load`).
     let data = r.read_data()?;
-    // Own the bytes: a slice would pin the whole file in memory.
-    let data = if data.is_null() {
-        ZData::null()
-    } else {
-        ZData::from(Bytes::copy_from_slice(data.bytes()))
-    };
     Ok(Znode {
         data,
         acl: r.read_i64()? as u64,

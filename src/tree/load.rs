@@ -33,6 +33,11 @@ pub struct ReadyNode {
 }
 
 impl ReadyNode {
+    /// Replaces the node's data (a loader filling in a copy it made).
+    pub fn set_data(&mut self, data: crate::proto::ZData) {
+        self.entry.node.data = data;
+    }
+
     /// See [`TreeLoad::node`] for `path` and `node`.
     pub fn new(
         path: ZString,
