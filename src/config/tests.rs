@@ -70,7 +70,7 @@ const ENSEMBLE: &str = "initLimit=10\nsyncLimit=5\n\
 fn default_is_a_standalone_server_on_2181_with_data_in_dot_data() {
     let c = Config::default();
     assert_eq!(c.tick_time_ms, 2000);
-    assert_eq!(c.client_port, 2181);
+    assert_eq!(c.client_port, Some(2181));
     assert_eq!(c.client_port_address, None);
     assert_eq!(c.data_dir, PathBuf::from("./data"));
     assert_eq!(c.data_log_dir, c.data_dir);
@@ -170,7 +170,7 @@ fn every_setting_is_read_from_the_file() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let c = loaded.config;
     assert_eq!((c.tick_time_ms, c.init_limit, c.sync_limit), (100, 7, 3));
-    assert_eq!(c.client_port, 40123);
+    assert_eq!(c.client_port, Some(40123));
     assert_eq!(c.client_port_address, Some(IpAddr::from([127, 0, 0, 1])));
     assert_eq!(c.client_port_listen_backlog, Some(50));
     assert_eq!(c.max_client_cnxns, 0);
@@ -253,7 +253,7 @@ fn overrides_win_over_the_file_and_later_overrides_over_earlier() {
         ],
     )
     .config;
-    assert_eq!(c.client_port, 40123);
+    assert_eq!(c.client_port, Some(40123));
     assert_eq!(c.tick_time_ms, 300);
     // Derived defaults use the overridden tickTime.
     assert_eq!(c.min_session_timeout_ms, 600);
@@ -263,7 +263,7 @@ fn overrides_win_over_the_file_and_later_overrides_over_earlier() {
 fn java_properties_separators_and_whitespace_are_accepted() {
     let f = Fixture::new("  tickTime : 1500  \nclientPort 2999\n! comment\n# comment\n");
     let c = load_ok(&f, &[]).config;
-    assert_eq!((c.tick_time_ms, c.client_port), (1500, 2999));
+    assert_eq!((c.tick_time_ms, c.client_port), (1500, Some(2999)));
 }
 
 #[test]
@@ -662,12 +662,12 @@ fn own_client_address_in_server_line_sets_the_client_port() {
     );
     f.write_my_id("1");
     let c = load_ok(&f, &[]).config;
-    assert_eq!(c.client_port, 2191);
+    assert_eq!(c.client_port, Some(2191));
     assert_eq!(c.client_port_address, Some(IpAddr::from([127, 0, 0, 1])));
 
     f.write_my_id("2");
     let c = load_ok(&f, &[]).config;
-    assert_eq!((c.client_port, c.client_port_address), (2192, None));
+    assert_eq!((c.client_port, c.client_port_address), (Some(2192), None));
 
     // An explicit clientPort that disagrees is refused at its own location.
     let msg = load_err(&f, &[("clientPort", "2999")]);
@@ -675,7 +675,7 @@ fn own_client_address_in_server_line_sets_the_client_port() {
     // One that agrees is fine.
     assert_eq!(
         load_ok(&f, &[("clientPort", "2192")]).config.client_port,
-        2192
+        Some(2192)
     );
 }
 
@@ -826,7 +826,7 @@ fn every_sample_config_in_conf_loads_without_warnings() {
             assert_eq!(c.servers.len(), 3);
             assert_eq!(c.my_id.map(|i| i.to_string()), Some(id.clone()));
             let expected_port = 2180 + c.my_id.unwrap_or(0);
-            assert_eq!(u64::from(c.client_port), expected_port);
+            assert_eq!(c.client_port.map(u64::from), Some(expected_port));
             assert_ne!(c.data_log_dir, c.data_dir);
             assert!(
                 c.data_log_dir.ends_with(format!("node{id}/log")),
@@ -835,7 +835,7 @@ fn every_sample_config_in_conf_loads_without_warnings() {
             );
         } else {
             assert!(!c.is_distributed());
-            assert_eq!(c.client_port, 2181);
+            assert_eq!(c.client_port, Some(2181));
         }
     }
 }

@@ -256,7 +256,7 @@ pub fn authenticate_digest(auth: &[u8]) -> Result<Id, ErrorCode> {
 /// (`AuthenticationProvider.isAuthenticated`): those are what an `auth` ACL
 /// expands to. `ip` is not; `super` and `world` have no provider.
 pub fn is_authenticated_scheme(scheme: &str) -> bool {
-    scheme == "digest"
+    scheme == "digest" || scheme == "x509"
 }
 
 /// Whether `auth` holds `perm` on a node whose ACL is `acl` (`ZooKeeperServer.checkACL`).
@@ -274,7 +274,7 @@ pub fn check(acl: &[Acl], perm: i32, auth: &AuthContext) -> Result<(), ErrorCode
             return Ok(());
         }
         let matcher: fn(&str, &str) -> bool = match scheme {
-            "digest" => |id, expr| id == expr,
+            "digest" | "x509" => |id, expr| id == expr,
             "ip" => ip_matches,
             _ => continue,
         };
@@ -336,6 +336,15 @@ fn is_valid_id(scheme: &str, id: &str) -> bool {
         // `id.split(":").length == 2` in Java, which drops trailing empty parts.
         "digest" => java_split_len(id, ':') == 2,
         "ip" => ip_is_valid(id),
+        // X509AuthenticationProvider.isValid: an X.500 name; here, a
+        // non-empty list of type=value parts.
+        "x509" => {
+            !id.is_empty()
+                && id.split([',', '+']).all(|part| {
+                    part.split_once('=')
+                        .is_some_and(|(t, _)| !t.trim().is_empty())
+                })
+        }
         _ => false,
     }
 }
