@@ -225,3 +225,182 @@ pub fn load_trust_store(s: &StoreSettings) -> Result<Vec<CertificateDer<'static>
     }
     Ok(certs)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Stores written by the JDK's `keytool` at test time (skipped, with a
+    //! note, where no JDK is installed).
+    use super::*;
+    use std::process::Command;
+
+    const PW: &str = "apassword";
+
+    fn keytool(args: &[&str]) -> bool {
+        match Command::new("keytool").args(args).output() {
+            Ok(out) if out.status.success() => true,
+            Ok(out) => panic!(
+                "keytool {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(_) => {
+                eprintln!("no keytool on this machine: skipping");
+                false
+            }
+        }
+    }
+
+    /// A key pair in a store of `store_type` at `path`; false without a JDK.
+    fn gen_key(path: &Path, store_type: &str) -> bool {
+        keytool(&[
+            "-genkeypair",
+            "-alias",
+            "server",
+            "-keyalg",
+            "RSA",
+            "-keysize",
+            "2048",
+            "-dname",
+            "CN=server,O=corral",
+            "-validity",
+            "2",
+            "-storetype",
+            store_type,
+            "-keystore",
+            path.to_str().unwrap_or_default(),
+            "-storepass",
+            PW,
+            "-keypass",
+            PW,
+        ])
+    }
+
+    fn spec(path: &Path, store_type: StoreType, password: &str) -> StoreSettings {
+        StoreSettings {
+            location: path.to_path_buf(),
+            password: Some(password.to_string()),
+            store_type,
+        }
+    }
+
+    fn assert_usable(m: &KeyMaterial) {
+        assert_eq!(m.chain.len(), 1);
+        let provider = rustls::crypto::ring::default_provider();
+        assert!(
+            provider
+                .key_provider
+                .load_private_key(m.key.clone_key())
+                .is_ok()
+        );
+        assert_eq!(
+            super::super::subject_rfc2253(&m.chain[0]).as_deref(),
+            Some("CN=server,O=corral")
+        );
+    }
+
+    #[test]
+    fn keytool_jks_and_pkcs12_key_stores_load_and_refuse_a_wrong_password() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, kt_type, ty) in [
+            ("k.jks", "JKS", StoreType::Jks),
+            ("k.p12", "PKCS12", StoreType::Pkcs12),
+        ] {
+            let path = dir.path().join(name);
+            if !gen_key(&path, kt_type) {
+                return;
+            }
+            let bytes = std::fs::read(&path).expect("store written");
+            assert_eq!(is_jks(&bytes), kt_type == "JKS", "{name}");
+            let m = load_key_store(&spec(&path, ty, PW)).expect("loads");
+            assert_usable(&m);
+            let e = load_key_store(&spec(&path, ty, "wrong"))
+                .err()
+                .map(|e| e.field);
+            assert_eq!(e, Some(StoreField::Password), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_pkcs12_file_named_jks_loads_as_the_jdk_reads_it() {
+        // `keytool -importkeystore -destkeystore x.jks` writes PKCS12.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let p12 = dir.path().join("k.p12");
+        let jks = dir.path().join("k.jks");
+        if !gen_key(&p12, "PKCS12") {
+            return;
+        }
+        assert!(keytool(&[
+            "-importkeystore",
+            "-srckeystore",
+            p12.to_str().unwrap_or_default(),
+            "-srcstoretype",
+            "PKCS12",
+            "-srcstorepass",
+            PW,
+            "-destkeystore",
+            jks.to_str().unwrap_or_default(),
+            "-deststorepass",
+            PW,
+        ]));
+        assert_usable(&load_key_store(&spec(&jks, StoreType::Jks, PW)).expect("loads"));
+    }
+
+    #[test]
+    fn keytool_trust_stores_yield_their_trusted_certificates() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("k.p12");
+        let cert = dir.path().join("server.der");
+        if !gen_key(&key, "PKCS12") {
+            return;
+        }
+        assert!(keytool(&[
+            "-exportcert",
+            "-alias",
+            "server",
+            "-keystore",
+            key.to_str().unwrap_or_default(),
+            "-storepass",
+            PW,
+            "-file",
+            cert.to_str().unwrap_or_default(),
+        ]));
+        let der = std::fs::read(&cert).expect("exported");
+        for (name, kt_type, ty) in [
+            ("t.jks", "JKS", StoreType::Jks),
+            ("t.p12", "PKCS12", StoreType::Pkcs12),
+        ] {
+            let path = dir.path().join(name);
+            assert!(keytool(&[
+                "-importcert",
+                "-noprompt",
+                "-alias",
+                "ca",
+                "-file",
+                cert.to_str().unwrap_or_default(),
+                "-storetype",
+                kt_type,
+                "-keystore",
+                path.to_str().unwrap_or_default(),
+                "-storepass",
+                PW,
+            ]));
+            let certs = load_trust_store(&spec(&path, ty, PW)).expect("loads");
+            assert_eq!(certs.len(), 1, "{name}");
+            assert_eq!(certs[0].as_ref(), &der[..], "{name}");
+        }
+    }
+
+    #[test]
+    fn store_type_comes_from_the_value_or_the_file_extension() {
+        assert_eq!(StoreType::parse("pkcs12"), Some(StoreType::Pkcs12));
+        assert_eq!(StoreType::parse("BCFKS"), None);
+        assert_eq!(
+            StoreType::from_file_name(Path::new("/a/b.pem")),
+            Some(StoreType::Pem)
+        );
+        assert_eq!(
+            StoreType::from_file_name(Path::new("b.p12")),
+            Some(StoreType::Pkcs12)
+        );
+        assert_eq!(StoreType::from_file_name(Path::new("b.pkcs12")), None);
+    }
+}
