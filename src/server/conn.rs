@@ -160,6 +160,7 @@ async fn write_loop<S: Stream>(
     mut wr: futures_lite::io::WriteHalf<S>,
     wake: LocalReceiver<()>,
 ) {
+    let mut io_failed = false;
     while wake.recv().await.is_some() {
         let mut wrote = false;
         loop {
@@ -168,6 +169,7 @@ async fn write_loop<S: Stream>(
                 break;
             }
             if wr.write_all(&buf).await.is_err() {
+                io_failed = true;
                 conn.dead.set(true);
                 break;
             }
@@ -176,16 +178,18 @@ async fn write_loop<S: Stream>(
         }
         // A TLS stream may hold the tail of a record until flushed; a TCP
         // stream's flush is a no-op.
-        if wrote && !conn.dead.get() && wr.flush().await.is_err() {
+        if wrote && !io_failed && wr.flush().await.is_err() {
+            io_failed = true;
             conn.dead.set(true);
         }
         if conn.dead.get() || conn.closing.get() {
-            if conn.dead.get() {
-                let _ = wr.flush().await;
-            } else {
-                // Flushes, then ends the stream: a TLS peer gets its
-                // close_notify rather than a bare end of file.
+            if conn.closing.get() && !io_failed {
+                // The server ends this connection (a four-letter word was
+                // answered, the session closed): flush, then end the stream,
+                // so a TLS peer gets its close_notify, not a bare end of file.
                 let _ = wr.close().await;
+            } else {
+                let _ = wr.flush().await;
             }
             let _ = conn.close_reader.try_send(());
             return;
