@@ -9,7 +9,7 @@
 //! calls [`ServerTls::new`] once to refuse bad stores at start.
 
 mod der;
-mod jks;
+pub(crate) mod jks;
 mod store;
 mod verify;
 mod x500;

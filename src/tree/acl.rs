@@ -215,6 +215,29 @@ impl AuthContext {
     }
 }
 
+/// Whether `id` reads as an X.500 name in RFC 2253 form: `type=value`
+/// parts separated by unescaped `,` or `+` (ZooKeeper asks `X500Principal`).
+fn x500_name_is_valid(id: &str) -> bool {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in id.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' | '+' => {
+                parts.push(&id[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&id[start..]);
+    !id.is_empty()
+        && parts
+            .iter()
+            .all(|p| p.split_once('=').is_some_and(|(t, _)| !t.trim().is_empty()))
+}
+
 fn java_host_address(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
@@ -336,15 +359,8 @@ fn is_valid_id(scheme: &str, id: &str) -> bool {
         // `id.split(":").length == 2` in Java, which drops trailing empty parts.
         "digest" => java_split_len(id, ':') == 2,
         "ip" => ip_is_valid(id),
-        // X509AuthenticationProvider.isValid: an X.500 name; here, a
-        // non-empty list of type=value parts.
-        "x509" => {
-            !id.is_empty()
-                && id.split([',', '+']).all(|part| {
-                    part.split_once('=')
-                        .is_some_and(|(t, _)| !t.trim().is_empty())
-                })
-        }
+        // X509AuthenticationProvider.isValid: an X.500 name.
+        "x509" => x500_name_is_valid(id),
         _ => false,
     }
 }
@@ -540,6 +556,15 @@ fn detached(acls: &[Acl]) -> Arc<[Acl]> {
 mod tests {
     use super::*;
     use crate::proto::perms::*;
+
+    #[test]
+    fn x509_ids_must_read_as_x500_names() {
+        assert!(is_valid_id("x509", "CN=client,O=Acme\\, Inc.,C=US"));
+        assert!(is_valid_id("x509", "OU=a+CN=b"));
+        assert!(!is_valid_id("x509", ""));
+        assert!(!is_valid_id("x509", "client"));
+        assert!(!is_valid_id("x509", "CN=a,,O=b"));
+    }
 
     fn ctx(ids: &[(&str, &str)]) -> AuthContext {
         AuthContext {
