@@ -78,8 +78,6 @@ DESELECT=(
   # Ensemble only: stops 2 of 3 servers and expects read-only mode from the third
   # (readonlymode.enabled); corral has neither the ensemble nor read-only mode.
   test_connection.py::TestReadOnlyMode
-  # TLS: corral has no secure client port (secureClientPort); the harness's ZooKeeper has one.
-  test_client.py::TestSSLClient
   # SASL (DIGEST-MD5 through JAAS, and Kerberos): corral has no SASL. The digest tests pass on
   # ZooKeeper 3.8 (pure-sasl installed); the GSSAPI one skips there without a test KDC.
   test_sasl.py
