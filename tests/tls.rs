@@ -31,24 +31,32 @@ fn free_port() -> u16 {
 
 /// A server with a plain and a secure port; `client_auth` as `ssl.clientAuth`.
 fn tls_server(test: &str, client_auth: &str, secure_port: u16) -> Option<Server> {
+    tls_server_with(test, client_auth, secure_port, &[])
+}
+
+fn tls_server_with(
+    test: &str,
+    client_auth: &str,
+    secure_port: u16,
+    extra: &[(&str, &str)],
+) -> Option<Server> {
     let port = secure_port.to_string();
     let key_store = fixture("server.pem").display().to_string();
     let trust_store = fixture("ca.crt").display().to_string();
-    Server::start_dedicated(
-        test,
-        &[
-            ("secureClientPort", &port),
-            (
-                "serverCnxnFactory",
-                "org.apache.zookeeper.server.NettyServerCnxnFactory",
-            ),
-            ("ssl.keyStore.location", &key_store),
-            // The type is given, as the trust store's file name says nothing.
-            ("zookeeper.ssl.trustStore.location", &trust_store),
-            ("ssl.trustStore.type", "PEM"),
-            ("ssl.clientAuth", client_auth),
-        ],
-    )
+    let settings: [(&str, &str); 6] = [
+        ("secureClientPort", &port),
+        (
+            "serverCnxnFactory",
+            "org.apache.zookeeper.server.NettyServerCnxnFactory",
+        ),
+        ("ssl.keyStore.location", &key_store),
+        // The type is given, as the trust store's file name says nothing.
+        ("zookeeper.ssl.trustStore.location", &trust_store),
+        ("ssl.trustStore.type", "PEM"),
+        ("ssl.clientAuth", client_auth),
+    ];
+    let all: Vec<(&str, &str)> = settings.iter().chain(extra).copied().collect();
+    Server::start_dedicated(test, &all)
 }
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -216,6 +224,34 @@ fn client_certificate_gives_the_x509_id_that_x509_acls_match() {
     assert_eq!(mine.err, err::OK);
     let mut plain = raw::Session::connect(server.addr(), 30_000);
     assert_eq!(plain.get_data(&path, false).err, err::NO_AUTH);
+}
+
+#[test]
+fn x509_super_user_is_super_over_tls_only() {
+    let test = "x509_super_user_is_super_over_tls_only";
+    let secure = free_port();
+    let extra = [("X509AuthenticationProvider.superUser", CLIENT_ID)];
+    let Some(server) = tls_server_with(test, "need", secure, &extra) else {
+        return;
+    };
+    let mut plain = raw::Session::connect(server.addr(), 30_000);
+    let path = server.unique_path("not-mine");
+    let acl = [(perm::ALL, "x509", "CN=someone else")];
+    let created = plain.request(op::CREATE, &req::create_acl(&path, b"theirs", &acl, 0));
+    assert_eq!(created.err, err::OK);
+    assert_eq!(plain.get_data(&path, false).err, err::NO_AUTH);
+    let mut tls = TlsSession::connect(secure, true, BOTH).expect("TLS session");
+    let ids = tls.who_am_i();
+    assert!(
+        ids.contains(&("super".to_string(), CLIENT_ID.to_string())),
+        "{ids:?}"
+    );
+    let got = tls.request(op::GET_DATA, &req::path_watch(&path, false));
+    assert_eq!(
+        got.err,
+        err::OK,
+        "super reads a node its x509 id is not in the ACL of"
+    );
 }
 
 #[test]

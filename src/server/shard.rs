@@ -23,6 +23,11 @@ use std::time::Duration;
 
 /// The accept backlog, glommio's value for the listeners it binds itself.
 const LISTEN_BACKLOG: i32 = 1024;
+/// A TLS client that has not finished its handshake by then is dropped
+/// (Netty's SslHandler default, which ZooKeeper's secure port inherits):
+/// a connection that never handshakes holds a task, a socket and rustls's
+/// buffers, and counts against no other limit until it does.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct PendingWatch {
     zxid: crate::proto::Zxid,
@@ -273,16 +278,27 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     match tls {
                         None => conn::serve(shard, stream, peer, Vec::new()).await,
-                        Some(acceptor) => match acceptor.accept(stream).await {
-                            Ok(tls_stream) => {
-                                let ids = x509_ids(&shard, tls_stream.get_ref().1);
-                                conn::serve(shard, tls_stream, peer, ids).await
+                        Some(acceptor) => {
+                            let handshake = async { Some(acceptor.accept(stream).await) };
+                            let deadline = async {
+                                glommio::timer::sleep(TLS_HANDSHAKE_TIMEOUT).await;
+                                None
+                            };
+                            match futures_lite::future::or(handshake, deadline).await {
+                                Some(Ok(tls_stream)) => {
+                                    let ids = x509_ids(&shard, tls_stream.get_ref().1);
+                                    conn::serve(shard, tls_stream, peer, ids).await
+                                }
+                                Some(Err(e)) => {
+                                    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+                                    tracing::info!(%peer, "Unsuccessful TLS handshake: {e}");
+                                }
+                                None => {
+                                    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+                                    tracing::info!(%peer, "TLS handshake not completed within {TLS_HANDSHAKE_TIMEOUT:?}; closing");
+                                }
                             }
-                            Err(e) => {
-                                shard.public().stats.auth_failed.fetch_add(1, Relaxed);
-                                tracing::info!(%peer, "Unsuccessful TLS handshake: {e}");
-                            }
-                        },
+                        }
                     }
                 })
                 .detach();
