@@ -10,6 +10,7 @@ pub mod bench;
 pub mod client;
 pub mod config;
 pub mod proto;
+pub mod sasl;
 pub mod sequencer;
 pub mod server;
 pub mod session;

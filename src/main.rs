@@ -86,7 +86,13 @@ fn main() -> ExitCode {
             overrides,
         } => {
             let path = config.or(config_positional);
-            let loaded = match Config::load(path.as_deref(), &overrides) {
+            // zkServer.sh hands SERVER_JVMFLAGS and JVMFLAGS to the JVM; the
+            // JAAS file is usually named there. Command-line overrides win.
+            let jvm_flags = ["JVMFLAGS", "SERVER_JVMFLAGS"].map(|k| std::env::var(k).ok());
+            let mut all =
+                config::jvm_flag_overrides(jvm_flags.iter().flatten().map(String::as_str));
+            all.extend(overrides);
+            let loaded = match Config::load(path.as_deref(), &all) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("corral: invalid configuration: {e}");

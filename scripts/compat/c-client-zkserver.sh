@@ -24,7 +24,10 @@
 #   - startCleanReadOnly writes the three server.N lines and myid=1 that put one ZooKeeper peer of
 #     an absent ensemble into read-only mode; corral has no read-only mode and is started with
 #     that configuration anyway, so whatever it does with it is what the test sees.
-#   - startRequireSASLAuth passes sessionRequireClientSASLAuth=true; corral has no SASL.
+#   - startRequireSASLAuth [jaasConf] [readOnly] passes what the original passes to the JVM:
+#     sessionRequireClientSASLAuth=true, authProvider.1=SASLAuthenticationProvider, and the JAAS
+#     file (java.security.auth.login.config, relative to the working directory) when given.
+#     readOnly (readonlymode.enabled) is dropped: corral has no read-only mode.
 # It exits 0 once the server answers `ruok` with `imok`, non-zero when the server died or did not
 # answer within 60 s (the original prints "NOT started" and exits 0; failing loudly is clearer).
 #
@@ -80,7 +83,11 @@ case $cmd in
     ;;
   start) ;;
   startRequireSASLAuth)
-    extra+=(--override sessionRequireClientSASLAuth=true)
+    extra+=(--override sessionRequireClientSASLAuth=true
+      --override authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider)
+    if [ -n "${2:-}" ]; then
+      extra+=(--override "java.security.auth.login.config=$2")
+    fi
     ;;
   *)
     echo "Unknown command $cmd" >&2

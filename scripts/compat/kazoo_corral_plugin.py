@@ -9,14 +9,17 @@ tests already make. Nothing of kazoo is edited or copied; scripts/compat/kazoo.s
 scripts/test.sh (step kazoo-upstream) load it with `-p kazoo_corral_plugin`.
 
 What the corral servers get (the harness's ZooKeeper gets the same, see
-ManagedZooKeeper.run): tickTime=2000, maxClientCnxns=0, a secure client port with the
-harness's own TLS material (the JKS keystore and truststore that ZookeeperCluster makes
-with pyOpenSSL and pyjks, written to the server's directory, password "apassword",
-ssl.clientAuth left at ZooKeeper's default, need), the harness's configuration entries
-(4lw whitelist, reconfigEnabled, localSessions*) and its `-Dzookeeper.*` system
-properties (superDigest) as `--override key=value`. What they do not get: SASL
-(authProvider, JAAS), read-only mode, an ensemble; tests that need those are
-deselected by the scripts, with the reason.
+ManagedZooKeeper.run): tickTime=2000, maxClientCnxns=0,
+authProvider.1=SASLAuthenticationProvider, the harness's JAAS configuration (written to
+jaas.conf in the server's directory, empty when the harness has none, and named by
+java.security.auth.login.config), a secure client port with the harness's own TLS
+material (the JKS keystore and truststore that ZookeeperCluster makes with pyOpenSSL and
+pyjks, written to the server's directory, password "apassword", ssl.clientAuth left at
+ZooKeeper's default, need), the harness's configuration entries (4lw whitelist,
+reconfigEnabled, localSessions*) and its `-Dzookeeper.*` system properties (superDigest)
+as `--override key=value`. What they do not get: Kerberos (a JAAS Krb5LoginModule
+section makes corral refuse to start), read-only mode, an ensemble; tests that need
+those are deselected by the scripts, with the reason.
 
 Environment:
   CORRAL_BIN            path of the corral binary (unset: the plugin does nothing)
@@ -37,6 +40,7 @@ import types
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 30.0
+SASL_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
 
 
 def _free_port():
@@ -74,8 +78,9 @@ def _overrides(configuration_entries, java_system_properties):
 class ManagedCorral:
     """One corral server with the interface kazoo's tests use of ManagedZooKeeper."""
 
-    def __init__(self, binary, server_id, overrides, ssl_configuration=None):
+    def __init__(self, binary, server_id, overrides, jaas_config=None, ssl_configuration=None):
         self.binary = binary
+        self.jaas_config = jaas_config
         self.server_id = server_id
         self.host = "127.0.0.1"
         self.client_port = _free_port()
@@ -106,11 +111,17 @@ class ManagedCorral:
     def log_path(self):
         return os.path.join(self.working_path, "corral.log")
 
+    @property
+    def jaas_path(self):
+        return os.path.join(self.working_path, "jaas.conf")
+
     def run(self):
         """Start corral on this server's port and data directory; return once it serves."""
         if self.running:
             return
         os.makedirs(self.data_path, exist_ok=True)
+        with open(self.jaas_path, "w") as jaas:
+            jaas.write(self.jaas_config or "")
         args = [
             self.binary,
             "serve",
@@ -124,6 +135,10 @@ class ManagedCorral:
             "tickTime=2000",
             "--override",
             "maxClientCnxns=0",
+            "--override",
+            f"authProvider.1={SASL_PROVIDER}",
+            "--override",
+            f"java.security.auth.login.config={self.jaas_path}",
         ]
         if self.ssl_configuration:
             # As ManagedZooKeeper.run writes them for its Java server.
@@ -218,8 +233,6 @@ class CorralCluster:
             raise RuntimeError(
                 f"corral is a standalone server: set ZOOKEEPER_CLUSTER_SIZE=1 (got {size})"
             )
-        if jaas_config:
-            log.warning("corral has no SASL: the harness's JAAS configuration is ignored")
         overrides = _overrides(configuration_entries, java_system_properties)
         self._ssl_configuration = {}
         if _TLS_MATERIAL:
@@ -228,7 +241,9 @@ class CorralCluster:
             import kazoo.testing.common as common
 
             common.ZookeeperCluster.perform_ssl_certs_generation(self)
-        self._servers = [ManagedCorral(binary, 1, overrides, dict(self._ssl_configuration))]
+        self._servers = [
+            ManagedCorral(binary, 1, overrides, jaas_config, dict(self._ssl_configuration))
+        ]
 
     def __getitem__(self, k):
         return self._servers[k]

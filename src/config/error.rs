@@ -75,6 +75,9 @@ pub enum ConfigError {
     /// The `myid` file exists but does not hold a server id.
     #[error("{}: {reason}", path.display())]
     MyId { path: PathBuf, reason: String },
+    /// The JAAS login configuration file does not parse.
+    #[error("JAAS login configuration {}: {reason}", path.display())]
+    Jaas { path: PathBuf, reason: String },
     /// A `--override` argument is not of the form `key=value`.
     #[error("--override {arg:?}: {reason}")]
     BadOverride { arg: String, reason: String },

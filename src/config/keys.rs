@@ -28,7 +28,6 @@ pub enum Disposition {
 /// Tuning knobs of ZooKeeper's JVM implementation that have no counterpart
 /// (or no observable effect) in corral.
 const IGNORED: &[&str] = &[
-    "allowSaslFailedClients",
     "audit.enable",
     "bitHashCacheSize",
     "clientCnxnSocket",
@@ -106,15 +105,12 @@ const IGNORED_PREFIXES: &[&str] = &[
 const UNSUPPORTED: &[&str] = &[
     "DigestAuthenticationProvider.digestAlg",
     "emulate353TTLNodes",
-    "enforce.auth.enabled", // on: refused in `super::load`
-    "enforce.auth.schemes",
     "localSessionsEnabled",
     "maxCnxns",
     "observerMasterPort",
     "oraclePath",
     "portUnification",
     "readonlymode.enabled",
-    "sessionRequireClientSASLAuth", // on: refused in `super::load`
     "skipACL",
     "sslQuorum",
     "sslQuorumReloadCertFiles",
@@ -122,7 +118,7 @@ const UNSUPPORTED: &[&str] = &[
 
 /// `ssl.` keys other than the client port's (`super::load` reads those):
 /// quorum TLS, CRL/OCSP checks, custom context suppliers.
-const UNSUPPORTED_PREFIXES: &[&str] = &["authProvider.", "quorum.auth.", "ssl."];
+const UNSUPPORTED_PREFIXES: &[&str] = &["quorum.auth.", "ssl."];
 
 /// Classifies a canonical key that `super::load` does not implement.
 pub fn classify(key: &str) -> Disposition {

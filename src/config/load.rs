@@ -81,7 +81,25 @@ struct Builder {
     /// The client port's `ssl.*` values by canonical key, settled in
     /// [`Builder::settle_tls`] once every key is read.
     ssl: HashMap<String, String>,
+    /// `java.security.auth.login.config`, read in [`Builder::settle_sasl`].
+    jaas_file: Option<(PathBuf, Location)>,
+    /// `zookeeper.sasl.serverconfig`: the JAAS section of the server's users.
+    jaas_section: Option<String>,
+    sasl_super_password: Option<String>,
+    session_require_sasl: bool,
+    enforce_auth_enabled: bool,
+    enforce_auth_schemes: Vec<String>,
 }
+
+/// What `authProvider.N` names for the `sasl` scheme.
+const SASL_PROVIDER_CLASS: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+/// Providers ZooKeeper registers anyway (naming them changes nothing).
+const BUILT_IN_PROVIDER_CLASSES: &[&str] = &[
+    "org.apache.zookeeper.server.auth.DigestAuthenticationProvider",
+    "org.apache.zookeeper.server.auth.IPAuthenticationProvider",
+];
+/// The JAAS login module whose `user_<name>` options are DIGEST-MD5 users.
+const DIGEST_LOGIN_MODULE: &str = "org.apache.zookeeper.server.auth.DigestLoginModule";
 
 fn invalid(at: &Location, value: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError::InvalidValue {
@@ -237,16 +255,46 @@ impl Builder {
                 let n = positive_u64(value).map_err(bad)?;
                 c.cores = usize::try_from(n).map_err(|_| bad("too large".into()))?;
             }
-            // Switches that exist to turn unauthenticated clients away:
-            // serving them anyway would be a hole, so refuse to start.
-            "enforce.auth.enabled" | "sessionRequireClientSASLAuth" if !keys::is_off(value) => {
-                return Err(ConfigError::Unsupported {
-                    at,
-                    reason: format!(
-                        "{name}={value}: corral cannot enforce client authentication yet \
-                         (no SASL, no enforce.auth); refusing to serve clients it should reject"
-                    ),
-                });
+            "java.security.auth.login.config" => {
+                self.jaas_file = Some((parse_dir(value).map_err(bad)?, at.clone()));
+            }
+            "sasl.serverconfig" => {
+                if value.is_empty() {
+                    return Err(bad("empty JAAS section name".into()));
+                }
+                self.jaas_section = Some(value.to_string());
+            }
+            "SASLAuthenticationProvider.superPassword" => {
+                self.sasl_super_password = Some(value.to_string());
+            }
+            "allowSaslFailedClients" => {
+                c.allow_sasl_failed_clients = parse_bool(value).map_err(bad)?
+            }
+            "sessionRequireClientSASLAuth" => {
+                self.session_require_sasl = parse_bool(value).map_err(bad)?
+            }
+            "enforce.auth.enabled" => self.enforce_auth_enabled = parse_bool(value).map_err(bad)?,
+            "enforce.auth.schemes" => {
+                self.enforce_auth_schemes = value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+            }
+            _ if name == "superUser" || name.starts_with("superUser.") => {
+                if !value.is_empty() {
+                    c.sasl_super_users.push(value.to_string());
+                }
+            }
+            _ if name.starts_with("authProvider.") => {
+                if value == SASL_PROVIDER_CLASS {
+                    c.sasl_acl_scheme = true;
+                } else if !BUILT_IN_PROVIDER_CLASSES.contains(&value) {
+                    // ZooKeeper logs "Problems loading" and goes on without it.
+                    self.warnings.push(format!(
+                        "{at}: authentication provider {value:?} is not available in corral; ignored"
+                    ));
+                }
             }
             "dynamicConfigFile" => {
                 return Err(ConfigError::Unsupported {
@@ -301,6 +349,8 @@ impl Builder {
 
     fn finish(mut self) -> Result<LoadedConfig, ConfigError> {
         self.derive_defaults()?;
+        self.settle_sasl()?;
+        self.settle_enforce_auth()?;
         self.config.my_id = read_my_id(&self.config.data_dir)?;
         self.settle_servers()?;
         self.settle_tls()?;
@@ -308,6 +358,113 @@ impl Builder {
             config: self.config,
             warnings: self.warnings,
         })
+    }
+
+    /// ZooKeeper's `ServerCnxnFactory.configureSaslLogin`: with a JAAS file
+    /// that has the login section, SASL is on and its `DigestLoginModule`
+    /// options `user_<name>` are the users. A file that does not parse stops
+    /// the server; a file without the section leaves SASL off.
+    fn settle_sasl(&mut self) -> Result<(), ConfigError> {
+        let Some((path, _)) = self.jaas_file.take() else {
+            if self.jaas_section.is_some() {
+                self.warnings.push(
+                    "zookeeper.sasl.serverconfig is set but java.security.auth.login.config \
+                     is not: SASL is off"
+                        .into(),
+                );
+            }
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let jaas_error = |reason: String| ConfigError::Jaas {
+            path: path.clone(),
+            reason,
+        };
+        let sections = super::jaas::parse(&text).map_err(|e| jaas_error(e.to_string()))?;
+        let name = self.jaas_section.as_deref().unwrap_or("Server");
+        let Some(section) = sections.into_iter().find(|s| s.name == name) else {
+            self.warnings.push(format!(
+                "JAAS login configuration {}: no section {name}: SASL is off",
+                path.display()
+            ));
+            return Ok(());
+        };
+        let mut users = BTreeMap::new();
+        for module in section.modules {
+            if module.class != DIGEST_LOGIN_MODULE {
+                return Err(jaas_error(format!(
+                    "section {name}: login module {} is not supported; corral's SASL is \
+                     DIGEST-MD5 with {DIGEST_LOGIN_MODULE} (no Kerberos/GSSAPI)",
+                    module.class
+                )));
+            }
+            for (key, value) in module.options {
+                if let Some(user) = key.strip_prefix("user_") {
+                    users.insert(user.to_string(), value);
+                }
+            }
+        }
+        self.config.sasl = Some(super::SaslConfig {
+            jaas_file: path,
+            users,
+            super_password: self.sasl_super_password.take(),
+        });
+        Ok(())
+    }
+
+    /// ZooKeeper's `AuthenticationHelper`: `sessionRequireClientSASLAuth=true`
+    /// means `enforce.auth.enabled=true` with the `sasl` scheme; an enforced
+    /// scheme must exist (`ip`, `digest`, `sasl` with its provider).
+    fn settle_enforce_auth(&mut self) -> Result<(), ConfigError> {
+        let schemes = if self.session_require_sasl {
+            vec!["sasl".to_string()]
+        } else if self.enforce_auth_enabled {
+            std::mem::take(&mut self.enforce_auth_schemes)
+        } else {
+            return Ok(());
+        };
+        let blame = [
+            "sessionRequireClientSASLAuth",
+            "enforce.auth.schemes",
+            "enforce.auth.enabled",
+        ]
+        .iter()
+        .find_map(|k| self.explicit.get(*k))
+        .cloned();
+        let refuse = |reason: String| match &blame {
+            Some(at) => ConfigError::Conflict {
+                at: at.clone(),
+                reason,
+            },
+            None => ConfigError::Invalid { reason },
+        };
+        if schemes.is_empty() {
+            return Err(refuse(
+                "enforce.auth.enabled is true: enforce.auth.schemes must name a scheme".into(),
+            ));
+        }
+        for scheme in &schemes {
+            let available = match scheme.as_str() {
+                "ip" | "digest" => true,
+                "sasl" => self.config.sasl_acl_scheme,
+                _ => false,
+            };
+            if !available {
+                let hint = if scheme == "sasl" {
+                    format!(" (it needs authProvider.1={SASL_PROVIDER_CLASS})")
+                } else {
+                    String::new()
+                };
+                return Err(refuse(format!(
+                    "authentication scheme {scheme} is not available{hint}"
+                )));
+            }
+        }
+        self.config.enforce_auth_schemes = schemes;
+        Ok(())
     }
 
     fn derive_defaults(&mut self) -> Result<(), ConfigError> {

@@ -12,6 +12,7 @@
 //! field.
 
 mod error;
+pub mod jaas;
 mod keys;
 mod load;
 mod properties;
@@ -22,6 +23,7 @@ mod whitelist;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -132,6 +134,62 @@ pub struct Config {
     pub cores: usize,
     /// This server's id, from `<dataDir>/myid` if that file exists.
     pub my_id: Option<u64>,
+    /// SASL (DIGEST-MD5) for clients: on when the JAAS file
+    /// (`java.security.auth.login.config`) has the login section
+    /// (`zookeeper.sasl.serverconfig`, default `Server`), as in ZooKeeper.
+    pub sasl: Option<SaslConfig>,
+    /// `authProvider.N=org.apache.zookeeper.server.auth.SASLAuthenticationProvider`:
+    /// the `sasl` ACL scheme exists (ACLs with it are valid and can match).
+    pub sasl_acl_scheme: bool,
+    /// `zookeeper.superUser` (and `zookeeper.superUser.<anything>`): SASL
+    /// users that are super users once authenticated.
+    pub sasl_super_users: Vec<String>,
+    /// `allowSaslFailedClients`: a failed SASL exchange keeps the connection
+    /// (unless SASL is required). Default false: AuthFailed, then close.
+    pub allow_sasl_failed_clients: bool,
+    /// Schemes a connection must have authenticated with before any request
+    /// but auth and SASL is served: `enforce.auth.enabled` with
+    /// `enforce.auth.schemes`, or `sessionRequireClientSASLAuth=true` (= sasl).
+    /// Empty: not enforced.
+    pub enforce_auth_schemes: Vec<String>,
+}
+
+/// The SASL server's users, from the JAAS login section.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslConfig {
+    /// The JAAS file they came from (for messages).
+    pub jaas_file: PathBuf,
+    /// `user_<name>="<password>"` options of `DigestLoginModule`.
+    pub users: BTreeMap<String, String>,
+    /// `zookeeper.SASLAuthenticationProvider.superPassword`: the password of
+    /// user `super`, over the JAAS file's.
+    pub super_password: Option<String>,
+}
+
+impl SaslConfig {
+    /// The password `user` authenticates with, if it may.
+    pub fn password(&self, user: &str) -> Option<String> {
+        if user == "super"
+            && let Some(p) = &self.super_password
+        {
+            return Some(p.clone());
+        }
+        self.users.get(user).cloned()
+    }
+}
+
+impl std::fmt::Debug for SaslConfig {
+    /// Never prints passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaslConfig")
+            .field("jaas_file", &self.jaas_file)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field(
+                "super_password",
+                &self.super_password.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 /// A loaded configuration and what the caller should log about it.
@@ -185,6 +243,11 @@ impl Default for Config {
             fsync_warning_threshold_ms: 1000,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             my_id: None,
+            sasl: None,
+            sasl_acl_scheme: false,
+            sasl_super_users: Vec::new(),
+            allow_sasl_failed_clients: false,
+            enforce_auth_schemes: Vec::new(),
         }
     }
 }
@@ -217,11 +280,49 @@ impl Config {
         voters > 1 || (!self.standalone_enabled && voters > 0)
     }
 
+    /// Whether a connection SASL-authenticated as `id` is a super user
+    /// (`zookeeper.superUser`).
+    pub fn is_sasl_super_user(&self, id: &str) -> bool {
+        !id.is_empty() && self.sasl_super_users.iter().any(|u| u == id)
+    }
+
     /// This server's own `server.N` line, if it has one.
     pub fn my_server(&self) -> Option<&ServerSpec> {
         let id = self.my_id?;
         self.servers.iter().find(|s| s.id == id)
     }
+}
+
+/// The `-D` system properties in JVM flag strings (`SERVER_JVMFLAGS`,
+/// `JVMFLAGS`) that configure SASL, as overrides in order: the JAAS file
+/// (`java.security.auth.login.config`) and `zookeeper.*` SASL properties.
+/// Other flags (heap sizes, log settings) mean nothing to corral.
+pub fn jvm_flag_overrides<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
+    const KEYS: &[&str] = &[
+        "java.security.auth.login.config",
+        "zookeeper.sasl.serverconfig",
+        "zookeeper.superUser",
+        "zookeeper.superUser.",
+        "zookeeper.authProvider.",
+        "zookeeper.sessionRequireClientSASLAuth",
+        "zookeeper.allowSaslFailedClients",
+    ];
+    let mut out = Vec::new();
+    for flags in flags {
+        for word in flags.split_whitespace() {
+            let Some((key, value)) = word.strip_prefix("-D").and_then(|kv| kv.split_once('='))
+            else {
+                continue;
+            };
+            if KEYS
+                .iter()
+                .any(|k| key == *k || (k.ends_with('.') && key.starts_with(k)))
+            {
+                out.push((key.to_string(), value.trim_matches('"').to_string()));
+            }
+        }
+    }
+    out
 }
 
 /// Splits one `--override key=value` argument (for clap's `value_parser`).

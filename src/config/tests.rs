@@ -367,29 +367,167 @@ fn unsupported_features_switched_on_are_warned_about() {
     }
 }
 
-#[test]
-fn client_authentication_enforcement_switched_on_is_refused() {
-    let f = Fixture::new("");
-    for key in [
-        "enforce.auth.enabled",
-        "zookeeper.enforce.auth.enabled",
-        "sessionRequireClientSASLAuth",
-    ] {
-        let msg = load_err(&f, &[(key, "true")]);
-        assert!(
-            msg.contains("cannot enforce client authentication"),
-            "{msg}"
-        );
+const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+
+impl Fixture {
+    /// Writes `jaas.conf` with `text` next to zoo.cfg and returns its path.
+    fn write_jaas(&self, text: &str) -> String {
+        let path = self.dir.path().join("jaas.conf");
+        std::fs::write(&path, text).expect("write jaas");
+        path.display().to_string()
     }
+}
+
+const DIGEST_SERVER: &str = "Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  \
+    user_super=\"super_secret\"\n  user_bob=\"bob_pw\";\n};\n";
+
+#[test]
+fn jaas_server_section_turns_sasl_on_with_its_users() {
+    let f = Fixture::new(&format!("authProvider.1={SASL_PROVIDER}\n"));
+    let jaas = f.write_jaas(DIGEST_SERVER);
+    let loaded = load_ok(
+        &f,
+        &[
+            ("java.security.auth.login.config", &jaas),
+            ("zookeeper.superUser", "bob"),
+        ],
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = &loaded.config;
+    assert!(c.sasl_acl_scheme);
+    let sasl = c.sasl.as_ref().expect("sasl on");
+    assert_eq!(sasl.password("bob").as_deref(), Some("bob_pw"));
+    assert_eq!(sasl.password("super").as_deref(), Some("super_secret"));
+    assert_eq!(sasl.password("eve"), None);
+    assert!(c.is_sasl_super_user("bob"));
+    assert!(!c.is_sasl_super_user("super"));
+    assert!(
+        !format!("{sasl:?}").contains("bob_pw"),
+        "Debug hides passwords"
+    );
+
+    // superPassword overrides the file's password for `super`.
+    let loaded = load_ok(
+        &f,
+        &[
+            ("java.security.auth.login.config", &jaas),
+            (
+                "zookeeper.SASLAuthenticationProvider.superPassword",
+                "other",
+            ),
+        ],
+    );
+    let sasl = loaded.config.sasl.expect("sasl on");
+    assert_eq!(sasl.password("super").as_deref(), Some("other"));
+}
+
+#[test]
+fn jaas_file_without_the_section_leaves_sasl_off_and_other_section_names_are_honoured() {
+    let f = Fixture::new("");
+    let jaas = f.write_jaas(&DIGEST_SERVER.replace("Server", "ZkServer"));
+    let loaded = load_ok(&f, &[("java.security.auth.login.config", &jaas)]);
+    assert_eq!(loaded.config.sasl, None);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("no section Server")),
+        "{:?}",
+        loaded.warnings
+    );
+    let loaded = load_ok(
+        &f,
+        &[
+            ("java.security.auth.login.config", &jaas),
+            ("zookeeper.sasl.serverconfig", "ZkServer"),
+        ],
+    );
+    assert!(loaded.config.sasl.is_some());
+    // An empty JAAS file (kazoo's harness writes one) is not an error.
+    let empty = f.write_jaas("");
+    let loaded = load_ok(&f, &[("java.security.auth.login.config", &empty)]);
+    assert_eq!(loaded.config.sasl, None);
+}
+
+#[test]
+fn jaas_file_that_does_not_parse_or_asks_for_kerberos_is_refused_naming_it() {
+    let f = Fixture::new("");
+    let jaas = f.write_jaas("Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule\n};");
+    let msg = load_err(&f, &[("java.security.auth.login.config", &jaas)]);
+    assert!(msg.contains(&jaas) && msg.contains("line 3"), "{msg}");
+    let jaas = f.write_jaas(
+        "Server {\n  com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;\n};",
+    );
+    let msg = load_err(&f, &[("java.security.auth.login.config", &jaas)]);
+    assert!(
+        msg.contains("Krb5LoginModule") && msg.contains("not supported"),
+        "{msg}"
+    );
+    let missing = f.dir.path().join("nope.conf").display().to_string();
+    let msg = load_err(&f, &[("java.security.auth.login.config", &missing)]);
+    assert!(msg.contains("nope.conf"), "{msg}");
+}
+
+#[test]
+fn client_authentication_enforcement_needs_an_available_scheme() {
+    let f = Fixture::new("");
+    // sasl without its provider is not an available scheme (ZooKeeper: refused at start).
+    let msg = load_err(&f, &[("sessionRequireClientSASLAuth", "true")]);
+    assert!(msg.contains("scheme sasl is not available"), "{msg}");
+    let msg = load_err(&f, &[("enforce.auth.enabled", "true")]);
+    assert!(msg.contains("enforce.auth.schemes"), "{msg}");
+    let msg = load_err(
+        &f,
+        &[
+            ("enforce.auth.enabled", "true"),
+            ("enforce.auth.schemes", "x509"),
+        ],
+    );
+    assert!(msg.contains("scheme x509 is not available"), "{msg}");
+
+    let with_provider = [
+        ("zookeeper.authProvider.1", SASL_PROVIDER),
+        ("zookeeper.sessionRequireClientSASLAuth", "true"),
+    ];
+    assert_eq!(
+        load_ok(&f, &with_provider).config.enforce_auth_schemes,
+        vec!["sasl"]
+    );
+    let loaded = load_ok(
+        &f,
+        &[
+            ("enforce.auth.enabled", "true"),
+            ("enforce.auth.schemes", " digest , ip"),
+        ],
+    );
+    assert_eq!(loaded.config.enforce_auth_schemes, vec!["digest", "ip"]);
     // Switched off, they are harmless.
     let loaded = load_ok(
         &f,
         &[
             ("enforce.auth.enabled", "false"),
+            ("enforce.auth.schemes", "sasl"),
             ("sessionRequireClientSASLAuth", "false"),
         ],
     );
+    assert!(loaded.config.enforce_auth_schemes.is_empty());
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn jvm_flags_name_the_jaas_file_and_sasl_properties_only() {
+    let got = jvm_flag_overrides([
+        "-Xmx1g -Djava.security.auth.login.config=/etc/zk/jaas.conf -Dzookeeper.log.dir=/x",
+        "-Dzookeeper.authProvider.1=Foo -Dzookeeper.superUser=admin",
+    ]);
+    assert_eq!(
+        got,
+        owned(&[
+            ("java.security.auth.login.config", "/etc/zk/jaas.conf"),
+            ("zookeeper.authProvider.1", "Foo"),
+            ("zookeeper.superUser", "admin"),
+        ])
+    );
 }
 
 #[test]

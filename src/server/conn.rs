@@ -62,6 +62,9 @@ pub struct Conn {
     dead: Cell<bool>,
     close_reader: LocalSender<()>,
     sent_read_only: Cell<Option<bool>>,
+    /// The connection's SASL exchange, from its first SASL request on
+    /// (ZooKeeper keeps one per connection: it cannot start over).
+    sasl: RefCell<Option<crate::sasl::Exchange>>,
 }
 
 enum Flow {
@@ -98,7 +101,8 @@ pub async fn serve<S: Stream>(shard: Rc<Shard>, stream: S, peer: SocketAddr, ids
         *n += 1;
     }
     let (rd, wr) = futures_lite::io::split(stream);
-    let mut auth = AuthContext::for_ip(peer.ip());
+    let mut auth =
+        AuthContext::for_ip(peer.ip()).with_sasl_scheme(shard.shared.config.sasl_acl_scheme);
     for id in ids {
         auth.add_id(id);
     }
@@ -121,6 +125,7 @@ pub async fn serve<S: Stream>(shard: Rc<Shard>, stream: S, peer: SocketAddr, ids
         dead: Cell::new(false),
         close_reader: close_tx,
         sent_read_only: Cell::new(None),
+        sasl: RefCell::new(None),
     });
     shard.register(conn.clone(), info);
     let writer = glommio::spawn_local(write_loop(conn.clone(), wr, wake_rx));
@@ -233,7 +238,9 @@ async fn read_loop<S: Stream>(
                 handshaken = true;
                 conn.handshake(shard, frame, &hs).await
             };
-            if let Flow::Close = flow {
+            // A connection being closed (failed auth, refused request) reads
+            // no further frames, as ZooKeeper's disableRecv.
+            if matches!(flow, Flow::Close) || conn.closing.get() {
                 shard.ring_sequencer();
                 return;
             }
@@ -506,19 +513,12 @@ impl Conn {
             Err(e) => return self.marshalling_error(shard, hdr.xid, e),
         };
         match req {
+            Request::Auth { scheme, auth, .. } => self.authenticate(shard, hdr.xid, &scheme, &auth),
+            Request::Sasl { token } => self.sasl(shard, hdr.xid, &token),
+            // Everything else, pings included, needs an enforced scheme.
+            _ if self.refused_unauthenticated(shard, hdr.xid) => Flow::Continue,
             Request::Ping => {
                 self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Ok(Response::Empty));
-                Flow::Continue
-            }
-            Request::Auth { scheme, auth, .. } => self.authenticate(shard, hdr.xid, &scheme, &auth),
-            Request::Sasl { .. } => {
-                tracing::info!(peer = %self.peer, "SASL requested but this server has no SASL configured");
-                self.write_reply(
-                    shard,
-                    hdr.xid,
-                    self.last_zxid(shard),
-                    &Err(ErrorCode::AuthFailed),
-                );
                 Flow::Continue
             }
             Request::SetWatches(sw) => {
@@ -700,6 +700,117 @@ impl Conn {
                 Flow::Continue
             }
         }
+    }
+
+    /// One SASL token (`ZooKeeperServer.processSasl`). Replies carry zxid 0,
+    /// as ZooKeeper's do.
+    fn sasl(&self, shard: &Shard, xid: i32, token: &[u8]) -> Flow {
+        let cfg = &shard.shared.config;
+        let Some(users) = &cfg.sasl else {
+            tracing::info!(peer = %self.peer, "SASL requested but this server has no SASL configured");
+            self.write_reply(
+                shard,
+                xid,
+                self.last_zxid(shard),
+                &Err(ErrorCode::AuthFailed),
+            );
+            return Flow::Continue;
+        };
+        let required = cfg.enforce_auth_schemes.iter().any(|s| s == "sasl");
+        let outcome = {
+            let mut slot = self.sasl.borrow_mut();
+            if slot.is_none() {
+                let mut random = [0u8; 30];
+                match getrandom::getrandom(&mut random) {
+                    Ok(()) => *slot = Some(crate::sasl::Exchange::new(random)),
+                    Err(e) => tracing::error!("no random bytes for a SASL nonce: {e}"),
+                }
+            }
+            match slot.as_mut() {
+                Some(exchange) => exchange
+                    .evaluate(token, |user| users.password(user))
+                    .map_err(|e| e.to_string()),
+                None => Err("no nonce".to_string()),
+            }
+        };
+        let reply = |err: ErrorCode, token: Option<&[u8]>| {
+            self.write_frame(|w| {
+                ReplyHeader {
+                    xid,
+                    zxid: 0,
+                    err: err.as_i32(),
+                }
+                .encode(w);
+                w.buffer_opt(token);
+            });
+            shard.public().stats.packets_sent.fetch_add(1, Relaxed);
+        };
+        match outcome {
+            Ok(crate::sasl::Outcome::Continue(challenge)) => {
+                reply(ErrorCode::Ok, Some(&challenge));
+            }
+            Ok(crate::sasl::Outcome::Authenticated { token, id }) => {
+                tracing::info!(peer = %self.peer, session = %self.session.get(), "adding SASL authorization for {id}");
+                let mut ctx = (**self.auth.borrow()).clone();
+                ctx.add_id(crate::proto::Id::new("sasl", &id));
+                if cfg.is_sasl_super_user(&id) {
+                    tracing::info!(peer = %self.peer, "SASL id {id} is a super user");
+                    ctx.add_id(crate::proto::Id::new("super", ""));
+                }
+                *self.auth.borrow_mut() = Arc::new(ctx);
+                reply(ErrorCode::Ok, Some(&token));
+            }
+            Err(why) => {
+                tracing::warn!(peer = %self.peer, "client failed to SASL authenticate: {why}");
+                shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+                if cfg.allow_sasl_failed_clients && !required {
+                    tracing::warn!(peer = %self.peer, "keeping the connection despite the SASL failure (allowSaslFailedClients)");
+                    reply(ErrorCode::Ok, None);
+                } else {
+                    let err = if required {
+                        ErrorCode::SessionClosedRequireSaslAuth
+                    } else {
+                        ErrorCode::AuthFailed
+                    };
+                    reply(err, None);
+                    self.closing.set(true);
+                    self.wake();
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// `AuthenticationHelper.enforceAuthentication`: with enforced schemes, a
+    /// connection that has authenticated with none of them gets
+    /// SessionClosedRequireSaslAuth for its request (any but auth and SASL)
+    /// and is closed. The session stays until it expires, as in ZooKeeper.
+    fn refused_unauthenticated(&self, shard: &Shard, xid: i32) -> bool {
+        let schemes = &shard.shared.config.enforce_auth_schemes;
+        if schemes.is_empty() {
+            return false;
+        }
+        let ok = self
+            .auth
+            .borrow()
+            .ids
+            .iter()
+            .any(|id| schemes.iter().any(|s| s.as_str() == id.scheme.as_str()));
+        if ok {
+            return false;
+        }
+        tracing::error!(peer = %self.peer, schemes = ?schemes, "client has not authenticated with a required scheme; closing the connection");
+        self.write_frame(|w| {
+            ReplyHeader {
+                xid,
+                zxid: 0,
+                err: ErrorCode::SessionClosedRequireSaslAuth.as_i32(),
+            }
+            .encode(w);
+        });
+        self.closing.set(true);
+        self.wake();
+        true
     }
 
     fn set_watches(&self, shard: &Shard, xid: i32, sw: &crate::proto::request::SetWatches) {

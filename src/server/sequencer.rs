@@ -400,6 +400,7 @@ impl Sequencer {
         let spawned = std::thread::Builder::new()
             .name("corral-snapshot".into())
             .spawn(move || {
+                background_priority();
                 let started = std::time::Instant::now();
                 match crate::storage::snapshot::take(&shared.tree, &sessions, zxid, &dir) {
                     Ok((path, bytes)) => tracing::info!(
@@ -806,5 +807,44 @@ fn connect_response(session: SessionId, timeout_ms: i32) -> ConnectResponse {
         session_id: session,
         passwd: Bytes::copy_from_slice(&password(session)),
         read_only: None,
+    }
+}
+
+/// Lowers the calling thread to nice 19: a snapshot is background work and
+/// shares the cores with the executors, which must win every wakeup (on 2
+/// cores an equal-priority snapshot thread takes half a core from a shard
+/// for a whole scheduler slice). It still holds the tree's read lock only
+/// a chunk at a time, and a writer waiting on that lock sleeps, giving the
+/// snapshot thread the core it needs to let go.
+fn background_priority() {
+    // SAFETY: plain syscalls on the calling thread's own id.
+    let done = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
+    };
+    if done != 0 {
+        tracing::debug!(
+            "snapshot thread keeps its priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn background_priority_lowers_only_the_calling_thread() {
+        // SAFETY: getpriority reads the calling thread's nice value.
+        let nice_here =
+            || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+        let before = nice_here();
+        let inside = std::thread::spawn(move || {
+            super::background_priority();
+            nice_here()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, 19);
+        assert_eq!(nice_here(), before);
     }
 }

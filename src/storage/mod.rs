@@ -4,6 +4,7 @@
 pub mod format;
 pub mod log;
 pub mod logdev;
+mod mapped;
 pub mod purge;
 pub mod recovery;
 pub mod snapshot;

@@ -8,7 +8,6 @@ use super::snapshot;
 use crate::proto::txn::Txn;
 use crate::proto::{SessionId, Zxid};
 use crate::tree::DataTree;
-use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -164,7 +163,9 @@ pub fn recover(
     let mut cut = None;
     for (i, (_, path)) in wanted.iter().enumerate() {
         let newest = i + 1 == wanted.len();
-        let bytes = Bytes::from(std::fs::read(path).map_err(io_err(path))?);
+        // Mapped, not copied: nothing writes the logs until recovery ends
+        // (cutting a torn tail overwrites it with zeros; it never truncates).
+        let bytes = super::mapped::read(path).map_err(io_err(path))?;
         let mut reader = match LogReader::new(bytes) {
             Ok(r) => r,
             Err(bad) if newest && bad.offset == 0 => {
@@ -283,7 +284,7 @@ mod tests {
     use crate::proto::records::Acl;
     use crate::proto::txn::TxnHeader;
     use crate::proto::{OpCode, ZData};
-    use bytes::BytesMut;
+    use bytes::{Bytes, BytesMut};
     use parking_lot::RwLock;
 
     fn hdr(zxid: i64, txn: &Txn) -> TxnHeader {

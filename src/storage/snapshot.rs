@@ -13,7 +13,7 @@ use crate::proto::codec::{Reader, Writer};
 use crate::proto::records::{Acl, decode_acls, encode_acls};
 use crate::proto::{SessionId, ZData, ZString, Zxid};
 use crate::tree::node::Znode;
-use crate::tree::{DataTree, LoadError, ROOT};
+use crate::tree::{DataTree, LoadError, ROOT, ReadyNode};
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -246,33 +246,130 @@ pub fn take(
 /// Reads a whole snapshot into `tree` (emptied first). Checks the header,
 /// every record and the seal; on error the tree is unusable.
 pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotError> {
-    let bytes = std::fs::read(path).map_err(|e| SnapshotError {
+    let failed = |offset: u64, reason: String| SnapshotError {
         path: path.display().to_string(),
-        offset: 0,
-        reason: e.to_string(),
-    })?;
+        offset,
+        reason,
+    };
+    let buf = super::mapped::read(path).map_err(|e| failed(0, e.to_string()))?;
     let zxid = path
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| super::format::zxid_from_name(n, super::format::SNAPSHOT_PREFIX))
         .unwrap_or_default();
-    tree.begin_load();
-    let mut info = parse(Bytes::from(bytes), |item| match item {
-        Item::Acl(id, acls) => {
-            tree.load_acl(id as u64, acls);
-            Ok(())
+    let mut load = tree.begin_load();
+    // Two stages on two threads: this one inserts into the tree while a
+    // parser decodes the file and makes the owned copies the tree keeps
+    // (half of a load's allocations), batches in between.
+    let extended_types = load.extended_types();
+    let (batches, inbox) = crossbeam::channel::bounded::<Vec<Loaded>>(LOAD_QUEUE_BATCHES);
+    let sizing = buf.clone();
+    let (parsed, inserted) = std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(LOAD_BATCH_ITEMS);
+            let parsed = parse(buf, |item| {
+                batch.push(match item {
+                    Item::Node(offset, path, node) => {
+                        let ready = ReadyNode::new(path.detached(), node, extended_types);
+                        Loaded::Node(offset, ready)
+                    }
+                    Item::Acl(id, acls) => Loaded::Acl(id, acls),
+                });
+                if batch.len() == LOAD_BATCH_ITEMS {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH_ITEMS));
+                    // The inserter hung up: it failed and says why.
+                    batches.send(full).map_err(|_| "load stopped".to_string())?;
+                }
+                Ok(())
+            });
+            if parsed.is_ok() && !batch.is_empty() {
+                let _ = batches.send(batch);
+            }
+            parsed
+        });
+        // While the parser starts: the node count, so that the path map is
+        // built at its final size once instead of grown and rehashed
+        // through every power of two (each growth touching fresh memory).
+        if let Some(nodes) = count_nodes(&sizing) {
+            load.reserve(nodes);
         }
-        Item::Node(_, p, n) => tree.load_node(&p, n).map_err(|e: LoadError| e.to_string()),
-    })
-    .map_err(|(offset, reason)| SnapshotError {
-        path: path.display().to_string(),
-        offset,
-        reason,
-    })?;
-    tree.finish_load(zxid);
+        drop(sizing);
+        let inserted = inbox.into_iter().flatten().try_for_each(|item| match item {
+            Loaded::Acl(id, acls) => {
+                load.acl(id as u64, acls);
+                Ok(())
+            }
+            Loaded::Node(offset, ready) => ready
+                .and_then(|ready| load.ready_node(ready))
+                .map_err(|e: LoadError| (offset, e.to_string())),
+        });
+        (parser.join(), inserted)
+    });
+    inserted.map_err(|(offset, reason)| failed(offset, reason))?;
+    let mut info = parsed
+        .map_err(|_| failed(0, "snapshot parser panicked".into()))?
+        .map_err(|(offset, reason)| failed(offset, reason))?;
+    load.finish(zxid);
     info.zxid = zxid;
     Ok(info)
 }
+
+/// What the parsing thread hands the inserting one.
+enum Loaded {
+    Acl(i64, Vec<Acl>),
+    Node(u64, Result<ReadyNode, LoadError>),
+}
+
+/// The number of node records in a snapshot, by skipping from length to
+/// length without decoding; `None` if the bytes do not add up (the parse
+/// proper reports where).
+fn count_nodes(buf: &[u8]) -> Option<usize> {
+    /// acl, czxid, mzxid, ctime, mtime, version, cversion, aversion,
+    /// ephemeralOwner, pzxid.
+    const NODE_FIXED_BYTES: usize = 8 * 4 + 4 * 3 + 8 * 2 + 8;
+    let mut at = HEADER_LEN;
+    let int = |at: &mut usize| -> Option<i32> {
+        let v = buf.get(*at..*at + 4)?;
+        *at += 4;
+        Some(i32::from_be_bytes(v.try_into().ok()?))
+    };
+    // A string or buffer: length (-1 for none) and bytes.
+    let skip_bytes = |at: &mut usize| -> Option<usize> {
+        let len = usize::try_from(int(at)?.max(0)).ok()?;
+        let start = *at;
+        *at = at.checked_add(len).filter(|end| *end <= buf.len())?;
+        Some(start)
+    };
+    let sessions = usize::try_from(int(&mut at)?).ok()?;
+    at = at.checked_add(sessions.checked_mul(12)?)?;
+    let acl_entries = usize::try_from(int(&mut at)?).ok()?;
+    for _ in 0..acl_entries {
+        at += 8;
+        let acls = usize::try_from(int(&mut at)?).ok()?;
+        for _ in 0..acls {
+            at += 4;
+            skip_bytes(&mut at)?;
+            skip_bytes(&mut at)?;
+        }
+    }
+    let mut nodes = 0;
+    loop {
+        let start = skip_bytes(&mut at)?;
+        if buf[start..at] == *END_PATH.as_bytes() {
+            return Some(nodes);
+        }
+        skip_bytes(&mut at)?;
+        at = at
+            .checked_add(NODE_FIXED_BYTES)
+            .filter(|end| *end <= buf.len())?;
+        nodes += 1;
+    }
+}
+
+/// Entries per hand-off from the parser to the inserter, and hand-offs
+/// queued: enough to keep both threads busy, small enough to stay in cache.
+const LOAD_BATCH_ITEMS: usize = 1024;
+const LOAD_QUEUE_BATCHES: usize = 8;
 
 /// One entry of a snapshot, in file order.
 pub enum Item {
@@ -458,6 +555,20 @@ mod tests {
             assert_eq!(n.stat(), m.stat(), "{p}");
             assert_eq!(n.data, m.data, "{p}");
             assert_eq!(a.acl(n), b.acl(m), "{p}");
+        }
+    }
+
+    #[test]
+    fn node_count_skims_to_the_seal_and_refuses_a_short_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let sessions = vec![(SessionId(7), 30_000), (SessionId(8), 4_000)];
+        let (path, _) = take(&tree, &sessions, Zxid(4), dir.path()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        // "", /zookeeper, /zookeeper/quota, /zookeeper/config, /a, /a/b, /c
+        assert_eq!(count_nodes(&bytes), Some(7));
+        for cut in [bytes.len() - 20, bytes.len() / 2, HEADER_LEN + 2] {
+            assert_eq!(count_nodes(&bytes[..cut]), None, "cut at {cut}");
         }
     }
 

@@ -388,7 +388,7 @@ pub fn dump_snapshot(
     }
     let zxid = format::zxid_from_name(name_tail(name), format::SNAPSHOT_PREFIX);
     let mut tree = DataTree::new();
-    tree.begin_load();
+    let mut load = tree.begin_load();
     // Ephemeral owners, counted for the session table printed after the nodes.
     let mut ephemerals: HashMap<i64, u64> = HashMap::new();
     let mut acl_lines: Vec<String> = Vec::new();
@@ -400,7 +400,7 @@ pub fn dump_snapshot(
     let parsed = snapshot::parse(buf, |item| match item {
         Item::Acl(id, acls) => {
             acl_lines.push(format!("  {id}: {}", acl_list(&acls)));
-            tree.load_acl(id as u64, acls);
+            load.acl(id as u64, acls);
             Ok(())
         }
         Item::Node(_, path, node) => {
@@ -415,7 +415,7 @@ pub fn dump_snapshot(
                 write_err = Some(e);
                 return Err("output failed".into());
             }
-            tree.load_node(&path, node).map_err(|e| e.to_string())
+            load.node(path, node).map_err(|e| e.to_string())
         }
     });
     if let Some(e) = write_err {

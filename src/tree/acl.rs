@@ -1,12 +1,13 @@
 //! ACLs: the reference-counted ACL table, the authentication schemes corral
-//! knows (`world`, `ip`, `digest`, `super`), the permission check every op
+//! knows (`world`, `ip`, `digest`, `super`, and `sasl` when its provider is
+//! configured), the permission check every op
 //! goes through, and the rewriting of a client's ACL list before it is stored.
 //!
 //! Pure functions over values: no I/O, no configuration lookups (the super
 //! digest is passed in by the caller). Numbering and matching follow Apache
 //! ZooKeeper 3.9 (`ReferenceCountedACLCache`, `ZooKeeperServer.checkACL`,
 //! `PrepRequestProcessor.fixupACL`, `DigestAuthenticationProvider`,
-//! `IPAuthenticationProvider`).
+//! `IPAuthenticationProvider`, `SASLAuthenticationProvider`).
 
 use crate::proto::{Acl, ErrorCode, Id};
 use base64::Engine as _;
@@ -170,11 +171,15 @@ impl AclCache {
 }
 
 /// What a connection has proven about itself: its ids (`ip:127.0.0.1`,
-/// `digest:user:hash`, …) and whether one of them is the super user.
+/// `digest:user:hash`, `sasl:user`, …), whether one of them is the super
+/// user, and whether the server has the `sasl` scheme (ZooKeeper registers it
+/// only with `authProvider.N=…SASLAuthenticationProvider`; without it `sasl`
+/// ACLs are invalid and never match).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuthContext {
     pub ids: Vec<Id>,
     pub is_super: bool,
+    pub sasl_scheme: bool,
 }
 
 impl AuthContext {
@@ -185,7 +190,14 @@ impl AuthContext {
         AuthContext {
             ids: vec![Id::new("ip", &java_host_address(ip))],
             is_super: false,
+            sasl_scheme: false,
         }
+    }
+
+    /// The same, on a server where the `sasl` scheme exists or not.
+    pub fn with_sasl_scheme(mut self, on: bool) -> AuthContext {
+        self.sasl_scheme = on;
+        self
     }
 
     /// Adds an id unless the connection already has it (ZooKeeper keeps a set).
@@ -277,9 +289,10 @@ pub fn authenticate_digest(auth: &[u8]) -> Result<Id, ErrorCode> {
 
 /// Whether ids of `scheme` stand for a proven identity
 /// (`AuthenticationProvider.isAuthenticated`): those are what an `auth` ACL
-/// expands to. `ip` is not; `super` and `world` have no provider.
-pub fn is_authenticated_scheme(scheme: &str) -> bool {
-    scheme == "digest" || scheme == "x509"
+/// expands to. `ip` is not; `super` and `world` have no provider; `sasl` is
+/// when the server has its provider.
+pub fn is_authenticated_scheme(scheme: &str, auth: &AuthContext) -> bool {
+    scheme == "digest" || scheme == "x509" || (scheme == "sasl" && auth.sasl_scheme)
 }
 
 /// Whether `auth` holds `perm` on a node whose ACL is `acl` (`ZooKeeperServer.checkACL`).
@@ -299,6 +312,7 @@ pub fn check(acl: &[Acl], perm: i32, auth: &AuthContext) -> Result<(), ErrorCode
         let matcher: fn(&str, &str) -> bool = match scheme {
             "digest" | "x509" => |id, expr| id == expr,
             "ip" => ip_matches,
+            "sasl" if auth.sasl_scheme => crate::sasl::acl_matches,
             _ => continue,
         };
         if auth
@@ -331,7 +345,7 @@ pub fn fix_acls(acls: &[Acl], auth: &AuthContext) -> Result<Vec<Acl>, ErrorCode>
             for id in auth
                 .ids
                 .iter()
-                .filter(|id| is_authenticated_scheme(&id.scheme))
+                .filter(|id| is_authenticated_scheme(&id.scheme, auth))
             {
                 out.push(Acl {
                     perms: a.perms,
@@ -341,7 +355,7 @@ pub fn fix_acls(acls: &[Acl], auth: &AuthContext) -> Result<Vec<Acl>, ErrorCode>
             if out.len() == before {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid_id(scheme, &a.id.id) {
+        } else if is_valid_id(scheme, &a.id.id, auth.sasl_scheme) {
             out.push(a.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -354,14 +368,31 @@ pub fn fix_acls(acls: &[Acl], auth: &AuthContext) -> Result<Vec<Acl>, ErrorCode>
 }
 
 /// `AuthenticationProvider.isValid` of the schemes corral knows.
-fn is_valid_id(scheme: &str, id: &str) -> bool {
+fn is_valid_id(scheme: &str, id: &str, sasl_scheme: bool) -> bool {
     match scheme {
+        "sasl" => sasl_scheme && kerberos_name_is_valid(id),
         // `id.split(":").length == 2` in Java, which drops trailing empty parts.
         "digest" => java_split_len(id, ':') == 2,
         "ip" => ip_is_valid(id),
         // X509AuthenticationProvider.isValid: an X.500 name.
         "x509" => x500_name_is_valid(id),
         _ => false,
+    }
+}
+
+/// `SASLAuthenticationProvider.isValid`: `new KerberosName(id)` succeeds. A
+/// name without `@` is a bare service name; one with `@` must be
+/// `service[/host]@realm` with no further `/` or `@`.
+fn kerberos_name_is_valid(id: &str) -> bool {
+    let Some((principal, realm)) = id.split_once('@') else {
+        return true;
+    };
+    if realm.contains(['/', '@']) {
+        return false;
+    }
+    match principal.split_once('/') {
+        Some((_, host)) => !host.contains('/'),
+        None => true,
     }
 }
 
@@ -559,17 +590,18 @@ mod tests {
 
     #[test]
     fn x509_ids_must_read_as_x500_names() {
-        assert!(is_valid_id("x509", "CN=client,O=Acme\\, Inc.,C=US"));
-        assert!(is_valid_id("x509", "OU=a+CN=b"));
-        assert!(!is_valid_id("x509", ""));
-        assert!(!is_valid_id("x509", "client"));
-        assert!(!is_valid_id("x509", "CN=a,,O=b"));
+        assert!(is_valid_id("x509", "CN=client,O=Acme\\, Inc.,C=US", false));
+        assert!(is_valid_id("x509", "OU=a+CN=b", false));
+        assert!(!is_valid_id("x509", "", false));
+        assert!(!is_valid_id("x509", "client", false));
+        assert!(!is_valid_id("x509", "CN=a,,O=b", false));
     }
 
     fn ctx(ids: &[(&str, &str)]) -> AuthContext {
         AuthContext {
             ids: ids.iter().map(|(s, i)| Id::new(s, i)).collect(),
             is_super: false,
+            sasl_scheme: false,
         }
     }
 
@@ -707,6 +739,37 @@ mod tests {
             Err(ErrorCode::NoAuth),
             "no entry grants DELETE"
         );
+    }
+
+    #[test]
+    fn sasl_acls_exist_only_with_the_sasl_provider_and_match_user_or_super() {
+        let acl = vec![Acl::new(ALL, "sasl", "bob")];
+        let bob = ctx(&[("ip", "127.0.0.1"), ("sasl", "bob")]);
+        // Without the provider: invalid to set, never matching.
+        assert_eq!(fix_acls(&acl, &bob), Err(ErrorCode::InvalidAcl));
+        assert_eq!(check(&acl, READ, &bob), Err(ErrorCode::NoAuth));
+        let bob = bob.with_sasl_scheme(true);
+        assert_eq!(fix_acls(&acl, &bob), Ok(acl.clone()));
+        assert_eq!(check(&acl, READ, &bob), Ok(()));
+        let alice = ctx(&[("sasl", "alice")]).with_sasl_scheme(true);
+        assert_eq!(check(&acl, READ, &alice), Err(ErrorCode::NoAuth));
+        // SASLAuthenticationProvider.matches: the sasl id "super" matches any.
+        let sup = ctx(&[("sasl", "super")]).with_sasl_scheme(true);
+        assert_eq!(check(&acl, READ, &sup), Ok(()));
+        // `auth` expands to the sasl id, as an authenticated scheme.
+        let auth = vec![Acl::new(ALL, "auth", "")];
+        assert_eq!(fix_acls(&auth, &bob), Ok(acl.clone()));
+        // KerberosName validity.
+        for (id, valid) in [
+            ("bob", true),
+            ("bob@EXAMPLE.COM", true),
+            ("zk/host@EXAMPLE.COM", true),
+            ("a@b@c", false),
+            ("a/b/c@R", false),
+        ] {
+            let got = fix_acls(&[Acl::new(ALL, "sasl", id)], &bob).is_ok();
+            assert_eq!(got, valid, "{id}");
+        }
     }
 
     #[test]

@@ -284,7 +284,7 @@ impl DataTree {
         };
         let stat = node.stat();
         self.data_size += node_size(&key, new.data);
-        self.nodes.insert(key.clone(), Box::new(node));
+        self.nodes.insert(key.clone(), node);
         self.index(key.clone(), kind, new.owner);
 
         let parent_key = parent_name(&key, slash);

@@ -12,10 +12,13 @@
 
 pub mod acl;
 mod apply;
+mod load;
 pub mod node;
 pub mod read;
+mod table;
 
 pub use acl::{AclCache, AuthContext};
+pub use load::{ReadyNode, TreeLoad};
 pub use node::{NodeKind, Znode};
 
 use crate::proto::{Acl, EventType, SessionId, Stat, ZString, Zxid};
@@ -61,9 +64,8 @@ pub enum LoadError {
 }
 
 pub struct DataTree {
-    /// Boxed: a map slot stays small (key + pointer), so growing a map of
-    /// millions of nodes moves 40 B per node, and empty slots cost little.
-    nodes: PathMap<Box<Znode>>,
+    /// Path → znode, one pointer per slot (see [`table`]).
+    nodes: table::NodeTable,
     acls: AclCache,
     /// session → paths of its ephemeral nodes.
     ephemerals: HashMap<SessionId, PathSet>,
@@ -103,7 +105,7 @@ impl DataTree {
     /// A tree holding `/`, `/zookeeper`, `/zookeeper/quota` and `/zookeeper/config` as ZooKeeper creates them.
     pub fn new() -> DataTree {
         let mut tree = DataTree {
-            nodes: PathMap::default(),
+            nodes: table::NodeTable::default(),
             acls: AclCache::default(),
             ephemerals: HashMap::new(),
             containers: PathSet::default(),
@@ -130,8 +132,7 @@ impl DataTree {
     }
 
     fn insert_builtin(&mut self, path: &'static str, node: Znode) {
-        self.nodes
-            .insert(ZString::from_static(path), Box::new(node));
+        self.nodes.insert(ZString::from_static(path), node);
     }
 
     /// `approximateDataSize`: every node's path and data, with the root
@@ -215,7 +216,7 @@ impl DataTree {
     }
 
     pub fn get(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(path).map(|n| &**n)
+        self.nodes.get(path)
     }
 
     /// The full wire stat of a node (dataLength and numChildren filled in).
@@ -250,7 +251,7 @@ impl DataTree {
 
     /// Every node with its path, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = (&ZString, &Znode)> {
-        self.nodes.iter().map(|(p, n)| (p, &**n))
+        self.nodes.iter()
     }
 
     pub fn ephemerals_of(&self, session: SessionId) -> Option<&PathSet> {
@@ -296,60 +297,17 @@ impl DataTree {
         node.mtime = now_ms;
     }
 
-    /// Starts loading a snapshot: empties the tree and its ACL table. Follow
-    /// with [`AclCache`] entries via [`DataTree::load_acl`], the nodes in
-    /// snapshot order (parents first) via [`DataTree::load_node`], then
-    /// [`DataTree::finish_load`].
-    pub fn begin_load(&mut self) {
+    /// Starts loading a snapshot: empties the tree and its ACL table and
+    /// returns the loader that takes the snapshot's entries (see
+    /// [`TreeLoad`]). A load abandoned on an error leaves the tree unusable.
+    pub fn begin_load(&mut self) -> TreeLoad<'_> {
         self.nodes.clear();
         self.acls = AclCache::default();
         self.ephemerals.clear();
         self.containers.clear();
         self.ttls.clear();
         self.data_size = 0;
-    }
-
-    /// An ACL table entry read from a snapshot.
-    pub fn load_acl(&mut self, id: u64, acls: Vec<Acl>) {
-        self.acls.insert_with_id(id, acls);
-    }
-
-    /// A node read from a snapshot; `""` (ZooKeeper's name for the root in
-    /// snapshots) and `/` both mean the root. `children` and `kind` are
-    /// rebuilt here, whatever `node` holds.
-    pub fn load_node(&mut self, path: &str, mut node: Znode) -> Result<(), LoadError> {
-        node.children.clear();
-        node.kind = NodeKind::of(node.ephemeral_owner, self.extended_types);
-        if path.is_empty() || path == ROOT {
-            self.acls.add_usage(node.acl);
-            self.nodes
-                .insert(ZString::from_static(ROOT), Box::new(node));
-            return Ok(());
-        }
-        let Some(slash) = path.rfind('/') else {
-            return Err(LoadError::NotAbsolute(path.to_owned()));
-        };
-        let key = ZString::from(path);
-        let parent_path = if slash == 0 { ROOT } else { &path[..slash] };
-        let Some(parent) = self.nodes.get_mut(parent_path) else {
-            return Err(LoadError::MissingParent {
-                path: path.to_owned(),
-                parent: parent_path.to_owned(),
-            });
-        };
-        parent.children.insert(apply::child_name(&key, slash));
-        self.acls.add_usage(node.acl);
-        let (kind, owner) = (node.kind, node.ephemeral_owner);
-        self.nodes.insert(key.clone(), Box::new(node));
-        self.index(key, kind, owner);
-        Ok(())
-    }
-
-    /// Ends a snapshot load: drops unused ACL entries and recomputes the size.
-    pub fn finish_load(&mut self, last_zxid: Zxid) {
-        self.acls.purge_unused();
-        self.data_size = self.full_data_size();
-        self.last_zxid = last_zxid;
+        TreeLoad::new(self)
     }
 }
 
@@ -411,66 +369,5 @@ mod tests {
         let c = t.get(CONFIG_ZOOKEEPER).unwrap();
         assert_eq!((c.version, c.mzxid, c.mtime), (-1, 0x1_0000_0000, 5));
         assert_eq!(t.approximate_data_size(), before + 14);
-    }
-
-    #[test]
-    fn snapshot_load_rebuilds_children_indexes_and_acl_refs() {
-        let mut t = DataTree::new();
-        t.set_extended_types_enabled(true);
-        t.begin_load();
-        t.load_acl(1, vec![Acl::new(perms::READ, "world", "anyone")]);
-        t.load_acl(5, Acl::open_unsafe());
-        t.load_acl(9, vec![Acl::new(perms::ALL, "ip", "1.2.3.4")]);
-        let plain = |acl, owner| Znode {
-            acl,
-            ephemeral_owner: owner,
-            ..Default::default()
-        };
-        t.load_node("", plain(OPEN_UNSAFE_ACL_ID, 0)).unwrap();
-        t.load_node("/zookeeper", plain(OPEN_UNSAFE_ACL_ID, 0))
-            .unwrap();
-        t.load_node("/zookeeper/config", plain(1, 0)).unwrap();
-        t.load_node("/e", plain(5, 77)).unwrap();
-        t.load_node("/c", plain(5, node::CONTAINER_OWNER)).unwrap();
-        t.load_node("/t", plain(5, node::ttl_owner(10).unwrap()))
-            .unwrap();
-        assert!(matches!(
-            t.load_node("/x/y", plain(5, 0)),
-            Err(LoadError::MissingParent { .. })
-        ));
-        t.finish_load(Zxid(42));
-        assert_eq!(t.last_zxid(), Zxid(42));
-        assert_eq!(t.get("/").unwrap().children.len(), 4);
-        assert_eq!(t.ephemerals_of(SessionId(77)).unwrap().len(), 1);
-        assert!(t.containers().contains("/c"));
-        assert!(t.ttls().contains("/t"));
-        // Entry 9 had no user and is purged; the failed node counted nothing.
-        assert_eq!(t.acl_cache().len(), 2);
-        assert_eq!(t.acl_cache().ref_count(5), 3);
-        assert_eq!(t.acl_cache().ref_count(1), 1);
-        assert_eq!(t.approximate_data_size(), 1 + 10 + 17 + 2 + 2 + 2);
-    }
-
-    #[test]
-    fn enabling_extended_types_reclassifies_ttl_owners() {
-        let mut t = DataTree::new();
-        t.begin_load();
-        let owner = node::ttl_owner(1000).unwrap();
-        t.load_node("/", Znode::default()).unwrap();
-        t.load_node(
-            "/t",
-            Znode {
-                ephemeral_owner: owner,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        t.finish_load(Zxid(1));
-        assert!(t.ttls().is_empty());
-        assert!(t.ephemerals_of(SessionId(owner)).is_some());
-        t.set_extended_types_enabled(true);
-        assert!(t.ttls().contains("/t"));
-        assert!(t.ephemerals().is_empty());
-        assert_eq!(t.get("/t").unwrap().stat().ephemeral_owner, 0);
     }
 }

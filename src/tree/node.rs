@@ -5,7 +5,8 @@
 //! snapshot stores); [`Znode::stat`] derives the client-visible `Stat` from it
 //! exactly as `DataNode.copyStat` does.
 
-use crate::proto::Stat;
+use super::PathSet;
+use crate::proto::{Stat, ZString};
 
 /// `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -91,7 +92,7 @@ pub struct Znode {
     /// [`super::acl::OPEN_UNSAFE_ACL_ID`] is ZooKeeper's -1).
     pub acl: u64,
     /// Child names (last path segment only).
-    pub children: super::PathSet,
+    pub children: Children,
     /// What `ephemeral_owner` means, fixed when the node enters the tree.
     pub kind: NodeKind,
 }
@@ -131,6 +132,66 @@ impl Znode {
     }
 }
 
+/// A node's child names (last path segments). Most znodes are leaves, so
+/// the set lives in a box made at the first child: 8 bytes in every node
+/// instead of an inline set's 40. Once made it stays, as ZooKeeper's does
+/// (a lock or queue parent empties and fills again and again).
+#[derive(Clone, Debug, Default)]
+pub struct Children(Option<Box<PathSet>>);
+
+impl Children {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ZString> {
+        self.0.iter().flat_map(|s| s.iter())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ZString> {
+        self.0.as_ref()?.get(name)
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Adds a name; false if it was there.
+    pub fn insert(&mut self, name: ZString) -> bool {
+        self.0.get_or_insert_default().insert(name)
+    }
+
+    /// Removes a name; false if it was not there.
+    pub fn remove(&mut self, name: &str) -> bool {
+        self.0.as_mut().is_some_and(|s| s.remove(name))
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// Adds many names, with room made for all of them first.
+    pub fn extend(&mut self, names: impl ExactSizeIterator<Item = ZString>) {
+        if names.len() == 0 {
+            return;
+        }
+        let set = self.0.get_or_insert_default();
+        set.reserve(names.len());
+        set.extend(names);
+    }
+}
+
+impl FromIterator<ZString> for Children {
+    fn from_iter<I: IntoIterator<Item = ZString>>(names: I) -> Children {
+        let set: PathSet = names.into_iter().collect();
+        Children((!set.is_empty()).then(|| Box::new(set)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +225,25 @@ mod tests {
             NodeKind::of(0xff00_0100_0000_0005_u64 as i64, true),
             NodeKind::Ephemeral
         );
+    }
+
+    #[test]
+    fn children_start_unallocated_and_behave_as_a_set() {
+        let mut c = Children::default();
+        assert!(c.is_empty() && c.0.is_none());
+        assert!(!c.remove("a"));
+        assert!(c.insert("a".into()));
+        assert!(!c.insert("a".into()));
+        c.extend(["b".into(), "c".into()].into_iter());
+        assert_eq!(c.len(), 3);
+        assert!(c.contains("b") && c.get("c").is_some() && !c.contains("d"));
+        assert!(c.remove("a"));
+        let mut names: Vec<&str> = c.iter().map(ZString::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["b", "c"]);
+        let empty: Children = std::iter::empty().collect();
+        assert!(empty.0.is_none());
+        assert!(std::mem::size_of::<Children>() == 8);
     }
 
     #[test]

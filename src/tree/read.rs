@@ -191,7 +191,7 @@ fn get_all_children_number(
     let mut stack: Vec<String> = vec![path.to_owned()];
     while let Some(p) = stack.pop() {
         let Some(node) = tree.get(&p) else { continue };
-        for child in &node.children {
+        for child in node.children.iter() {
             count += 1;
             let child_path = if p == ROOT {
                 format!("/{child}")

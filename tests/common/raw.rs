@@ -61,6 +61,7 @@ pub mod err {
     pub const AUTH_FAILED: i32 = -115;
     pub const NO_WATCHER: i32 = -121;
     pub const RECONFIG_DISABLED: i32 = -123;
+    pub const SESSION_CLOSED_REQUIRE_SASL_AUTH: i32 = -124;
 }
 
 /// Watch event types (`Watcher.Event.EventType`).

@@ -1,0 +1,284 @@
+//! Building a tree from a snapshot's entries, in snapshot order: the ACL
+//! table first, then every node after its parent (ZooKeeper writes the tree
+//! depth first). Nothing else runs on the tree while it loads.
+//!
+//! A load is a million inserts into cold memory, so the loader does the
+//! least per node: consecutive siblings (the common case) find their parent
+//! once, their names are added to its child set in one reserved batch, and
+//! the data size is summed as nodes arrive instead of in a second walk.
+
+use super::node::NodeKind;
+use super::table::Entry;
+use super::{DataTree, LoadError, ROOT, Znode, node_size};
+use crate::proto::{Acl, ZString, Zxid};
+
+/// A tree being loaded; see [`DataTree::begin_load`]. Finish with
+/// [`TreeLoad::finish`].
+pub struct TreeLoad<'a> {
+    tree: &'a mut DataTree,
+    /// The parent of the last node loaded, known to be in the tree, and
+    /// the names of its children loaded since not yet in its child set.
+    parent: Option<ZString>,
+    names: Vec<ZString>,
+}
+
+/// A snapshot node with everything done that needs no tree: its entry
+/// allocated, kind classified, child name cut. A loader makes these on its
+/// parsing thread, so that the inserting thread only links them in.
+pub struct ReadyNode {
+    entry: Box<Entry>,
+    /// The last path segment; `None` for the root.
+    name: Option<ZString>,
+    path_size: u64,
+}
+
+impl ReadyNode {
+    /// See [`TreeLoad::node`] for `path` and `node`.
+    pub fn new(
+        path: ZString,
+        mut node: Znode,
+        extended_types: bool,
+    ) -> Result<ReadyNode, LoadError> {
+        node.children.clear();
+        node.kind = NodeKind::of(node.ephemeral_owner, extended_types);
+        let (path, name) = if path.is_empty() || path.as_str() == ROOT {
+            (ZString::from_static(ROOT), None)
+        } else {
+            let Some(slash) = path.as_str().rfind('/') else {
+                return Err(LoadError::NotAbsolute(path.as_str().to_owned()));
+            };
+            // A copy of its own rather than a slice of the path: slicing
+            // would turn the path into a shared buffer with a 24-byte header,
+            // where the name alone is a few bytes.
+            let name = ZString::from(&path.as_str()[slash + 1..]);
+            (path, Some(name))
+        };
+        Ok(ReadyNode {
+            path_size: node_size(&path, &[]),
+            entry: Box::new(Entry { path, node }),
+            name,
+        })
+    }
+}
+
+impl<'a> TreeLoad<'a> {
+    pub(super) fn new(tree: &'a mut DataTree) -> TreeLoad<'a> {
+        TreeLoad {
+            tree,
+            parent: None,
+            names: Vec::new(),
+        }
+    }
+
+    /// Makes room for `nodes` more nodes (a count known before loading).
+    pub fn reserve(&mut self, nodes: usize) {
+        self.tree.nodes.reserve(nodes);
+    }
+
+    /// An ACL table entry.
+    pub fn acl(&mut self, id: u64, acls: Vec<Acl>) {
+        self.tree.acls.insert_with_id(id, acls);
+    }
+
+    /// A node: `path` is its key as kept (give an owned copy, not a slice of
+    /// a file buffer); `""` (ZooKeeper's name for the root in snapshots) and
+    /// `/` both mean the root. `children` and `kind` are rebuilt here,
+    /// whatever `node` holds. [`ReadyNode::new`] then [`TreeLoad::ready_node`].
+    pub fn node(&mut self, path: ZString, node: Znode) -> Result<(), LoadError> {
+        let ready = ReadyNode::new(path, node, self.tree.extended_types)?;
+        self.ready_node(ready)
+    }
+
+    /// Whether `0xff..` owners are TTLs (what [`ReadyNode::new`] needs).
+    pub fn extended_types(&self) -> bool {
+        self.tree.extended_types
+    }
+
+    /// A node made ready by [`ReadyNode::new`], possibly on another thread.
+    pub fn ready_node(&mut self, ready: ReadyNode) -> Result<(), LoadError> {
+        let ReadyNode {
+            entry,
+            name,
+            path_size,
+        } = ready;
+        let (acl, data_len) = (entry.node.acl, entry.node.data.len() as u64);
+        let Some(name) = name else {
+            self.tree.acls.add_usage(acl);
+            // The root counts twice: ZooKeeper's map also holds it under "".
+            self.tree.data_size += path_size + 2 * data_len;
+            let old = self.tree.nodes.insert_entry(entry);
+            self.forget(path_size, old.as_ref(), 2);
+            return Ok(());
+        };
+        let path = entry.path.as_str();
+        let slash = path.len() - name.len() - 1;
+        let parent_path = if slash == 0 { ROOT } else { &path[..slash] };
+        if self.parent.as_ref().map(ZString::as_str) != Some(parent_path) {
+            self.flush_names();
+            if !self.tree.nodes.contains_key(parent_path) {
+                return Err(LoadError::MissingParent {
+                    path: path.to_owned(),
+                    parent: parent_path.to_owned(),
+                });
+            }
+            self.parent = Some(ZString::from(parent_path));
+        }
+        self.names.push(name);
+        self.tree.acls.add_usage(acl);
+        self.tree.data_size += path_size + data_len;
+        let (kind, owner) = (entry.node.kind, entry.node.ephemeral_owner);
+        if kind != NodeKind::Persistent {
+            self.tree.index(entry.path.clone(), kind, owner);
+        }
+        let old = self.tree.nodes.insert_entry(entry);
+        self.forget(path_size, old.as_ref(), 1);
+        Ok(())
+    }
+
+    /// A path loaded twice (a corrupt snapshot; ZooKeeper keeps the last):
+    /// the replaced node's size no longer counts.
+    fn forget(&mut self, path_size: u64, old: Option<&Znode>, times: u64) {
+        if let Some(old) = old {
+            let size = path_size + times * old.data.len() as u64;
+            self.tree.data_size = self.tree.data_size.saturating_sub(size);
+        }
+    }
+
+    /// Adds the pending child names to their parent's set.
+    fn flush_names(&mut self) {
+        let Some(parent) = self.parent.take() else {
+            return;
+        };
+        if let Some(node) = self.tree.nodes.get_mut(parent.as_str()) {
+            node.children.extend(self.names.drain(..));
+        }
+        self.names.clear();
+    }
+
+    /// Ends the load: child sets completed, unused ACL entries dropped, the
+    /// last zxid set.
+    pub fn finish(mut self, last_zxid: Zxid) {
+        self.flush_names();
+        self.tree.acls.purge_unused();
+        self.tree.last_zxid = last_zxid;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::acl::OPEN_UNSAFE_ACL_ID;
+    use super::super::node;
+    use super::*;
+    use crate::proto::{SessionId, perms};
+
+    fn plain(acl: u64, owner: i64) -> Znode {
+        Znode {
+            acl,
+            ephemeral_owner: owner,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn snapshot_load_rebuilds_children_indexes_and_acl_refs() {
+        let mut t = DataTree::new();
+        t.set_extended_types_enabled(true);
+        let mut load = t.begin_load();
+        load.acl(1, vec![Acl::new(perms::READ, "world", "anyone")]);
+        load.acl(5, Acl::open_unsafe());
+        load.acl(9, vec![Acl::new(perms::ALL, "ip", "1.2.3.4")]);
+        load.node("".into(), plain(OPEN_UNSAFE_ACL_ID, 0)).unwrap();
+        load.node("/zookeeper".into(), plain(OPEN_UNSAFE_ACL_ID, 0))
+            .unwrap();
+        load.node("/zookeeper/config".into(), plain(1, 0)).unwrap();
+        load.node("/e".into(), plain(5, 77)).unwrap();
+        load.node("/c".into(), plain(5, node::CONTAINER_OWNER))
+            .unwrap();
+        load.node("/t".into(), plain(5, node::ttl_owner(10).unwrap()))
+            .unwrap();
+        assert!(matches!(
+            load.node("/x/y".into(), plain(5, 0)),
+            Err(LoadError::MissingParent { .. })
+        ));
+        load.finish(Zxid(42));
+        assert_eq!(t.last_zxid(), Zxid(42));
+        assert_eq!(t.get("/").unwrap().children.len(), 4);
+        assert_eq!(t.get("/zookeeper").unwrap().children.len(), 1);
+        assert_eq!(t.ephemerals_of(SessionId(77)).unwrap().len(), 1);
+        assert!(t.containers().contains("/c"));
+        assert!(t.ttls().contains("/t"));
+        // Entry 9 had no user and is purged; the failed node counted nothing.
+        assert_eq!(t.acl_cache().len(), 2);
+        assert_eq!(t.acl_cache().ref_count(5), 3);
+        assert_eq!(t.acl_cache().ref_count(1), 1);
+        assert_eq!(t.approximate_data_size(), 1 + 10 + 17 + 2 + 2 + 2);
+    }
+
+    #[test]
+    fn siblings_split_by_a_subtree_all_reach_their_parent() {
+        let mut t = DataTree::new();
+        let mut load = t.begin_load();
+        let data = |s: &'static str| Znode {
+            data: bytes::Bytes::from_static(s.as_bytes()).into(),
+            ..Default::default()
+        };
+        load.node("".into(), data("r")).unwrap();
+        // Depth first: /a, /a/x, /a/x/deep, back up to /a/y, then /b.
+        for p in ["/a", "/a/x", "/a/x/deep", "/a/y", "/b", "/b/z"] {
+            load.node(p.into(), data("12")).unwrap();
+        }
+        load.finish(Zxid(7));
+        let names = |p: &str| {
+            let mut v: Vec<String> = t
+                .get(p)
+                .unwrap()
+                .children
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("/"), ["a", "b"]);
+        assert_eq!(names("/a"), ["x", "y"]);
+        assert_eq!(names("/a/x"), ["deep"]);
+        assert_eq!(names("/b"), ["z"]);
+        assert!(names("/b/z").is_empty());
+        // The incremental size equals a full recount (root data twice).
+        assert_eq!(t.approximate_data_size(), t.full_data_size());
+        assert_eq!(t.full_data_size(), 1 + 2 + (2 + 4 + 9 + 4 + 2 + 4) + 6 * 2);
+    }
+
+    #[test]
+    fn a_path_loaded_twice_keeps_the_last_and_counts_it_once() {
+        let mut t = DataTree::new();
+        let mut load = t.begin_load();
+        load.node("".into(), Znode::default()).unwrap();
+        let with = |n: usize| Znode {
+            data: bytes::Bytes::from(vec![0u8; n]).into(),
+            ..Default::default()
+        };
+        load.node("/a".into(), with(10)).unwrap();
+        load.node("/a".into(), with(3)).unwrap();
+        load.finish(Zxid(1));
+        assert_eq!(t.get("/a").unwrap().data.len(), 3);
+        assert_eq!(t.get("/").unwrap().children.len(), 1);
+        assert_eq!(t.approximate_data_size(), t.full_data_size());
+    }
+
+    #[test]
+    fn enabling_extended_types_reclassifies_ttl_owners() {
+        let mut t = DataTree::new();
+        let mut load = t.begin_load();
+        let owner = node::ttl_owner(1000).unwrap();
+        load.node("/".into(), Znode::default()).unwrap();
+        load.node("/t".into(), plain(0, owner)).unwrap();
+        load.finish(Zxid(1));
+        assert!(t.ttls().is_empty());
+        assert!(t.ephemerals_of(SessionId(owner)).is_some());
+        t.set_extended_types_enabled(true);
+        assert!(t.ttls().contains("/t"));
+        assert!(t.ephemerals().is_empty());
+        assert_eq!(t.get("/t").unwrap().stat().ephemeral_owner, 0);
+    }
+}
