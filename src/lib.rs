@@ -15,5 +15,6 @@ pub mod sequencer;
 pub mod server;
 pub mod session;
 pub mod storage;
+pub mod tls;
 pub mod tree;
 pub mod watch;

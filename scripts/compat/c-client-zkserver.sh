@@ -16,8 +16,11 @@
 #   - the server runs with extendedTypesEnabled=true and znode.container.checkIntervalMs=100, the
 #     two system properties the original passes to the JVM, and the zoo.cfg values of the suite's
 #     tests/zoo.cfg that corral reads (tickTime 500, maxClientCnxns, localSessionsEnabled).
-#     The TLS keys (secureClientPort 22281, ssl.*) and the Netty connection factory are left out:
-#     corral has no TLS listener, so the suite's TLS tests fail by connection refusal.
+#   - the secure client port as the suite's zoo.cfg has it: secureClientPort=22281 with the
+#     suite's own stores (/tmp/certs/server.jks, servertrust.jks, password "password"), made by
+#     the suite's ssl/gencerts.sh (C_CLIENT_GENCERTS names it) on the first start of a run, as
+#     the original makes them; ssl.clientAuth from CLIENT_AUTH (default need), the variable
+#     newer suites set for their server-only TLS test.
 #   - startCleanReadOnly writes the three server.N lines and myid=1 that put one ZooKeeper peer of
 #     an absent ensemble into read-only mode; corral has no read-only mode and is started with
 #     that configuration anyway, so whatever it does with it is what the test sees.
@@ -29,7 +32,8 @@
 # answer within 60 s (the original prints "NOT started" and exits 0; failing loudly is clearer).
 #
 # Environment: CORRAL_BIN (required) — the corral binary; CORRAL_ZK_STATE_DIR (default /tmp) —
-# where the pid file, dataDir, zoo.cfg and server log live.
+# where the pid file, dataDir, zoo.cfg and server log live; C_CLIENT_GENCERTS — the suite's
+# ssl/gencerts.sh (unset or missing: no secure port).
 set -uo pipefail
 
 cmd=${1:-}
@@ -92,6 +96,18 @@ case $cmd in
 esac
 mkdir -p "$data_dir"
 
+# The suite's TLS material, where its tests look for it (the original regenerates it on every
+# start; once per run is enough, and /tmp is the run's own).
+certs_dir=/tmp/certs
+gencerts=${C_CLIENT_GENCERTS:-}
+if [ -n "$gencerts" ] && [ -r "$gencerts" ] && [ ! -s "$certs_dir/servertrust.jks" ]; then
+  rm -rf "$certs_dir"
+  mkdir -p "$certs_dir"
+  cp "$gencerts" "$certs_dir/gencerts.sh"
+  (cd "$certs_dir" && bash ./gencerts.sh tests.zookeeper.apache.org >gencerts.stdout 2>gencerts.stderr) ||
+    echo -n " (gencerts.sh failed, see $certs_dir/gencerts.stderr)"
+fi
+
 {
   echo "tickTime=500"
   echo "initLimit=10"
@@ -102,6 +118,15 @@ mkdir -p "$data_dir"
   echo "clientPort=$port"
   # Readiness probe only (ZooKeeper's default whitelist is srvr).
   echo "4lw.commands.whitelist=srvr,ruok"
+  if [ -s "$certs_dir/servertrust.jks" ]; then
+    echo "secureClientPort=22281"
+    echo "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory"
+    echo "ssl.clientAuth=${CLIENT_AUTH:-need}"
+    echo "ssl.keyStore.location=$certs_dir/server.jks"
+    echo "ssl.keyStore.password=password"
+    echo "ssl.trustStore.location=$certs_dir/servertrust.jks"
+    echo "ssl.trustStore.password=password"
+  fi
 } >"$cfg"
 if [ "$cmd" = startCleanReadOnly ]; then
   {

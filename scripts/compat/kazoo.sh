@@ -78,8 +78,6 @@ DESELECT=(
   # Ensemble only: stops 2 of 3 servers and expects read-only mode from the third
   # (readonlymode.enabled); corral has neither the ensemble nor read-only mode.
   test_connection.py::TestReadOnlyMode
-  # TLS: corral has no secure client port (secureClientPort); the harness's ZooKeeper has one.
-  test_client.py::TestSSLClient
   # Kerberos: corral's SASL is DIGEST-MD5 only. Without a test KDC (KRB5_TEST_ENV) these skip
   # on ZooKeeper too; with one, corral refuses the harness's Krb5LoginModule JAAS section.
   test_sasl.py::TestSASLGSSAPIAuthentication

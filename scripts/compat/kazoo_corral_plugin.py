@@ -12,11 +12,14 @@ What the corral servers get (the harness's ZooKeeper gets the same, see
 ManagedZooKeeper.run): tickTime=2000, maxClientCnxns=0,
 authProvider.1=SASLAuthenticationProvider, the harness's JAAS configuration (written to
 jaas.conf in the server's directory, empty when the harness has none, and named by
-java.security.auth.login.config), the harness's configuration entries (4lw whitelist,
+java.security.auth.login.config), a secure client port with the harness's own TLS
+material (the JKS keystore and truststore that ZookeeperCluster makes with pyOpenSSL and
+pyjks, written to the server's directory, password "apassword", ssl.clientAuth left at
+ZooKeeper's default, need), the harness's configuration entries (4lw whitelist,
 reconfigEnabled, localSessions*) and its `-Dzookeeper.*` system properties (superDigest)
-as `--override key=value`. What they do not get: TLS (secureClientPort), Kerberos
-(a JAAS Krb5LoginModule section makes corral refuse to start), read-only mode, an
-ensemble; tests that need those are deselected by the scripts, with the reason.
+as `--override key=value`. What they do not get: Kerberos (a JAAS Krb5LoginModule
+section makes corral refuse to start), read-only mode, an ensemble; tests that need
+those are deselected by the scripts, with the reason.
 
 Environment:
   CORRAL_BIN            path of the corral binary (unset: the plugin does nothing)
@@ -75,14 +78,14 @@ def _overrides(configuration_entries, java_system_properties):
 class ManagedCorral:
     """One corral server with the interface kazoo's tests use of ManagedZooKeeper."""
 
-    def __init__(self, binary, server_id, overrides, jaas_config=None):
+    def __init__(self, binary, server_id, overrides, jaas_config=None, ssl_configuration=None):
         self.binary = binary
         self.jaas_config = jaas_config
         self.server_id = server_id
         self.host = "127.0.0.1"
         self.client_port = _free_port()
-        # corral has no TLS port; the address is kept so `secure_servers` can be built.
         self.secure_client_port = _free_port()
+        self.ssl_configuration = ssl_configuration or {}
         self.overrides = list(overrides)
         self.working_path = tempfile.mkdtemp(prefix="kazoo-corral-")
         self.process = None
@@ -137,6 +140,22 @@ class ManagedCorral:
             "--override",
             f"java.security.auth.login.config={self.jaas_path}",
         ]
+        if self.ssl_configuration:
+            # As ManagedZooKeeper.run writes them for its Java server.
+            keystore = os.path.join(self.working_path, "keystore.jks")
+            truststore = os.path.join(self.working_path, "truststore.jks")
+            self.ssl_configuration["keystore"].save(keystore, "apassword")
+            self.ssl_configuration["truststore"].save(truststore, "apassword")
+            for ov in (
+                f"secureClientPort={self.secure_client_port}",
+                f"secureClientPortAddress={self.host}",
+                "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+                f"ssl.keyStore.location={keystore}",
+                "ssl.keyStore.password=apassword",
+                f"ssl.trustStore.location={truststore}",
+                "ssl.trustStore.password=apassword",
+            ):
+                args += ["--override", ov]
         for ov in self.overrides:
             args += ["--override", ov]
         with open(self.log_path, "ab") as out:
@@ -215,7 +234,16 @@ class CorralCluster:
                 f"corral is a standalone server: set ZOOKEEPER_CLUSTER_SIZE=1 (got {size})"
             )
         overrides = _overrides(configuration_entries, java_system_properties)
-        self._servers = [ManagedCorral(binary, 1, overrides, jaas_config)]
+        self._ssl_configuration = {}
+        if _TLS_MATERIAL:
+            # The harness's own generator (pyOpenSSL + pyjks): the same CA, server and
+            # client certificates and JKS stores its Java cluster would get.
+            import kazoo.testing.common as common
+
+            common.ZookeeperCluster.perform_ssl_certs_generation(self)
+        self._servers = [
+            ManagedCorral(binary, 1, overrides, jaas_config, dict(self._ssl_configuration))
+        ]
 
     def __getitem__(self, k):
         return self._servers[k]
@@ -246,16 +274,27 @@ class CorralCluster:
         return logs
 
     def get_ssl_client_configuration(self):
-        raise RuntimeError("corral has no TLS client port")
+        if not self._ssl_configuration:
+            raise RuntimeError("no TLS material: pyOpenSSL and pyjks are not installed")
+        import kazoo.testing.common as common
+
+        return common.ZookeeperCluster.get_ssl_client_configuration(self)
+
+
+# Whether pyOpenSSL and pyjks are there to make the TLS material (see pytest_configure).
+_TLS_MATERIAL = True
 
 
 def _stand_in(name):
     """kazoo.testing.common imports OpenSSL and jks (pyOpenSSL, pyjks) at module level
-    for the TLS material its Java cluster gets; CorralCluster never uses them, so a run
-    against corral does not need them installed."""
+    for the TLS material its cluster gets. Without them the module still imports (with
+    empty stand-ins) and the servers run without a secure port."""
+    global _TLS_MATERIAL
     try:
         __import__(name)
     except ImportError:
+        _TLS_MATERIAL = False
+        log.warning("%s is not installed: corral servers get no secure client port", name)
         sys.modules[name] = types.ModuleType(name)
 
 

@@ -64,6 +64,10 @@ pub enum ConfigError {
     /// setting to change.
     #[error("{at}: {reason}")]
     Conflict { at: Location, reason: String },
+    /// A setting names something that cannot be used (a key store that
+    /// does not open with its password, a file that is not a store).
+    #[error("{at}: {reason}")]
+    Unusable { at: Location, reason: String },
     /// Something required is missing, or the settings as a whole are invalid
     /// without one line to blame (e.g. an ensemble without `myid`).
     #[error("{reason}")]

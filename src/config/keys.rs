@@ -62,6 +62,13 @@ const IGNORED: &[&str] = &[
     "serializeLastProcessedZxid.enabled",
     "serverCnxnFactory",
     "snapSizeLimitInKb",
+    // The server never checks client host names (ZooKeeper's ClientX509Util
+    // does not either); the rest tune the JDK's TLS engine.
+    "ssl.allowReverseDnsLookup",
+    "ssl.clientHostnameVerification",
+    "ssl.handshakeDetectionTimeoutMillis",
+    "ssl.hostnameVerification",
+    "ssl.sslProvider",
     "tcpKeepAlive",
     "throttledOpWaitTime",
     "traceFile",
@@ -97,7 +104,6 @@ const IGNORED_PREFIXES: &[&str] = &[
 /// or operators see, so the operator hears about it.
 const UNSUPPORTED: &[&str] = &[
     "DigestAuthenticationProvider.digestAlg",
-    "X509AuthenticationProvider.superUser",
     "emulate353TTLNodes",
     "localSessionsEnabled",
     "maxCnxns",
@@ -105,13 +111,13 @@ const UNSUPPORTED: &[&str] = &[
     "oraclePath",
     "portUnification",
     "readonlymode.enabled",
-    "secureClientPort",
-    "secureClientPortAddress",
     "skipACL",
     "sslQuorum",
     "sslQuorumReloadCertFiles",
 ];
 
+/// `ssl.` keys other than the client port's (`super::load` reads those):
+/// quorum TLS, CRL/OCSP checks, custom context suppliers.
 const UNSUPPORTED_PREFIXES: &[&str] = &["quorum.auth.", "ssl."];
 
 /// Classifies a canonical key that `super::load` does not implement.

@@ -14,6 +14,10 @@ use super::error::{ConfigError, Location, Origin};
 use super::keys::{self, Disposition};
 use super::properties;
 use super::server::{ServerRole, ServerSpec, parse_ip, parse_port};
+use crate::tls::{
+    ClientAuth, ServerTls, StoreField, StoreSettings, StoreType, TlsError, TlsSettings, TlsVersion,
+};
+
 use super::{Config, FourLetterWhitelist, LoadedConfig, MAX_SERVER_ID, MAX_SERVER_ID_EXTENDED};
 
 pub(super) fn load(
@@ -74,6 +78,9 @@ struct Builder {
     data_log_dir: Option<PathBuf>,
     peer_type: Option<ServerRole>,
     servers: BTreeMap<u64, (ServerSpec, Location)>,
+    /// The client port's `ssl.*` values by canonical key, settled in
+    /// [`Builder::settle_tls`] once every key is read.
+    ssl: HashMap<String, String>,
     /// `java.security.auth.login.config`, read in [`Builder::settle_sasl`].
     jaas_file: Option<(PathBuf, Location)>,
     /// `zookeeper.sasl.serverconfig`: the JAAS section of the server's users.
@@ -129,7 +136,41 @@ impl Builder {
             "syncLimit" => c.sync_limit = parse_u32(value).map_err(bad)?,
             "dataDir" => c.data_dir = parse_dir(value).map_err(bad)?,
             "dataLogDir" => self.data_log_dir = Some(parse_dir(value).map_err(bad)?),
-            "clientPort" => c.client_port = parse_port(value).map_err(bad)?,
+            "clientPort" => c.client_port = Some(parse_port(value).map_err(bad)?),
+            "secureClientPort" => c.secure_client_port = Some(parse_port(value).map_err(bad)?),
+            "secureClientPortAddress" => {
+                let ip = parse_ip(value).ok_or_else(|| {
+                    bad("expected an IP address (host names are not resolved)".into())
+                })?;
+                c.secure_client_port_address = listen_ip(ip);
+            }
+            "ssl.keyStore.type" | "ssl.trustStore.type" => {
+                if !value.is_empty() && StoreType::parse(value).is_none() {
+                    return Err(bad("expected PEM, JKS or PKCS12".into()));
+                }
+                self.ssl.insert(name.to_string(), value.to_string());
+            }
+            "ssl.clientAuth" => {
+                if ClientAuth::parse(value).is_none() {
+                    return Err(bad("expected need, want or none".into()));
+                }
+                self.ssl.insert(name.to_string(), value.to_string());
+            }
+            "ssl.keyStore.location"
+            | "ssl.keyStore.password"
+            | "ssl.keyStore.passwordPath"
+            | "ssl.trustStore.location"
+            | "ssl.trustStore.password"
+            | "ssl.trustStore.passwordPath"
+            | "ssl.protocol"
+            | "ssl.enabledProtocols"
+            | "ssl.ciphersuites" => {
+                self.ssl.insert(name.to_string(), value.to_string());
+            }
+            "ssl.authProvider" if value == "x509" => {}
+            "X509AuthenticationProvider.superUser" => {
+                c.x509_super_user = Some(value.to_string());
+            }
             "clientPortAddress" => {
                 let ip = parse_ip(value).ok_or_else(|| {
                     bad("expected an IP address (host names are not resolved)".into())
@@ -312,6 +353,7 @@ impl Builder {
         self.settle_enforce_auth()?;
         self.config.my_id = read_my_id(&self.config.data_dir)?;
         self.settle_servers()?;
+        self.settle_tls()?;
         Ok(LoadedConfig {
             config: self.config,
             warnings: self.warnings,
@@ -596,7 +638,7 @@ impl Builder {
             .get("clientPort")
             .or_else(|| self.explicit.get("clientPortAddress"));
         if let Some(at) = explicit {
-            let port_differs = c.client_port != line_addr.port;
+            let port_differs = c.client_port != Some(line_addr.port);
             let addr_differs = match c.client_port_address {
                 None => false,
                 Some(static_ip) => static_ip != ip,
@@ -608,13 +650,192 @@ impl Builder {
                         "client address {}:{} differs from {line_addr} in server.{id}",
                         c.client_port_address
                             .map_or_else(|| "0.0.0.0".to_string(), |a| a.to_string()),
-                        c.client_port
+                        c.client_port.unwrap_or(0)
                     ),
                 });
             }
         }
-        c.client_port = line_addr.port;
+        c.client_port = Some(line_addr.port);
         c.client_port_address = listen_ip(ip);
+        Ok(())
+    }
+}
+
+impl Builder {
+    /// Where `key` was set, or a stand-in naming it (for a key that was not
+    /// set but should have been).
+    fn at(&self, key: &str) -> Location {
+        self.explicit.get(key).cloned().unwrap_or_else(|| Location {
+            origin: Origin::Override,
+            key: key.to_string(),
+        })
+    }
+
+    /// One store's settings (`ssl.keyStore` or `ssl.trustStore`), if its
+    /// location is set.
+    fn store(&self, prefix: &str) -> Result<Option<StoreSettings>, ConfigError> {
+        let key = |field: &str| format!("{prefix}.{field}");
+        let Some(location) = self.ssl.get(&key("location")).filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let location = PathBuf::from(location);
+        let store_type = match self.ssl.get(&key("type")).filter(|t| !t.is_empty()) {
+            // Checked when the key was read.
+            Some(t) => StoreType::parse(t).unwrap_or(StoreType::Jks),
+            None => StoreType::from_file_name(&location).ok_or_else(|| ConfigError::Conflict {
+                at: self.at(&key("location")),
+                reason: format!(
+                    "cannot tell the store type from the file name {} \
+                     (.pem, .jks or .p12); set {}",
+                    location.display(),
+                    key("type")
+                ),
+            })?,
+        };
+        let password = match (
+            self.ssl.get(&key("password")),
+            self.ssl.get(&key("passwordPath")),
+        ) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) if !path.is_empty() => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unusable {
+                    at: self.at(&key("passwordPath")),
+                    reason: format!("cannot read {path}: {e}"),
+                })?;
+                Some(text.trim_end_matches(['\r', '\n']).to_string())
+            }
+            _ => None,
+        };
+        Ok(Some(StoreSettings {
+            location,
+            password,
+            store_type,
+        }))
+    }
+
+    /// `ssl.protocol` / `ssl.enabledProtocols` as ZooKeeper reads them: the
+    /// enabled list wins; otherwise TLSv1.3 (the default) also enables
+    /// TLSv1.2, as the JDK does, and TLSv1.2 enables only itself.
+    fn tls_versions(&mut self) -> Result<Vec<TlsVersion>, ConfigError> {
+        if let Some(list) = self.ssl.get("ssl.enabledProtocols").cloned() {
+            let mut versions = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                match TlsVersion::from_java_name(name) {
+                    Some(v) if !versions.contains(&v) => versions.push(v),
+                    Some(_) => {}
+                    None => self.warnings.push(format!(
+                        "{}: {name} is not offered (corral speaks TLSv1.2 and TLSv1.3)",
+                        self.at("ssl.enabledProtocols")
+                    )),
+                }
+            }
+            if versions.is_empty() {
+                return Err(invalid(
+                    &self.at("ssl.enabledProtocols"),
+                    &list,
+                    "no protocol corral speaks (TLSv1.2, TLSv1.3)",
+                ));
+            }
+            return Ok(versions);
+        }
+        match self.ssl.get("ssl.protocol").map(|p| p.trim()) {
+            None | Some("") | Some("TLSv1.3") | Some("TLS") => {
+                Ok(vec![TlsVersion::Tls13, TlsVersion::Tls12])
+            }
+            Some("TLSv1.2") => Ok(vec![TlsVersion::Tls12]),
+            Some(other) => Err(invalid(
+                &self.at("ssl.protocol"),
+                other,
+                "corral speaks TLSv1.2 and TLSv1.3",
+            )),
+        }
+    }
+
+    /// The secure client port: its address rules (ZooKeeper's
+    /// `QuorumPeerConfig`), its stores loaded once so that a missing file or
+    /// a wrong password stops the server here, naming the key.
+    fn settle_tls(&mut self) -> Result<(), ConfigError> {
+        if self.config.secure_client_port.is_none() {
+            if let Some(at) = self.explicit.get("secureClientPortAddress") {
+                return Err(ConfigError::Conflict {
+                    at: at.clone(),
+                    reason: "secureClientPortAddress is set but secureClientPort is not set".into(),
+                });
+            }
+            return Ok(());
+        }
+        let plain_explicit = self.explicit.contains_key("clientPort")
+            || self
+                .config
+                .my_server()
+                .is_some_and(|s| s.client_addr.is_some());
+        if !plain_explicit {
+            if let Some(at) = self.explicit.get("clientPortAddress") {
+                return Err(ConfigError::Conflict {
+                    at: at.clone(),
+                    reason: "clientPortAddress is set but clientPort is not set".into(),
+                });
+            }
+            // Only the TLS port, as ZooKeeper does without clientPort.
+            self.config.client_port = None;
+        }
+        let Some(key_store) = self.store("ssl.keyStore")? else {
+            return Err(ConfigError::Conflict {
+                at: self.at("secureClientPort"),
+                reason: "secureClientPort is set but ssl.keyStore.location is not".into(),
+            });
+        };
+        let trust_store = self.store("ssl.trustStore")?;
+        let client_auth = self
+            .ssl
+            .get("ssl.clientAuth")
+            .and_then(|v| ClientAuth::parse(v))
+            .unwrap_or_default();
+        let versions = self.tls_versions()?;
+        let cipher_suites = self
+            .ssl
+            .get("ssl.ciphersuites")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let settings = TlsSettings {
+            key_store,
+            trust_store,
+            client_auth,
+            versions,
+            cipher_suites,
+        };
+        if let Err(e) = ServerTls::new(&settings) {
+            let field = |f: StoreField| match f {
+                StoreField::Location => "location",
+                StoreField::Password => "password",
+                StoreField::Type => "type",
+            };
+            let key = match &e {
+                TlsError::KeyStore(s) => format!("ssl.keyStore.{}", field(s.field)),
+                TlsError::TrustStore(s) => format!("ssl.trustStore.{}", field(s.field)),
+                TlsError::NoCipherSuite(_) => "ssl.ciphersuites".into(),
+                TlsError::Identity(_) => "ssl.keyStore.location".into(),
+                TlsError::Verifier(_) => "ssl.trustStore.location".into(),
+                TlsError::NoTrustStore(_) => "ssl.clientAuth".into(),
+            };
+            // A password that was never set is blamed on the store it opens.
+            let key = if self.explicit.contains_key(&key) || !key.ends_with(".password") {
+                key
+            } else {
+                key.replace(".password", ".location")
+            };
+            return Err(ConfigError::Unusable {
+                at: self.at(&key),
+                reason: e.to_string(),
+            });
+        }
+        self.config.tls = Some(settings);
         Ok(())
     }
 }

@@ -61,11 +61,21 @@ pub struct Config {
     /// `dataLogDir`: the transaction log; defaults to `data_dir`. Best on a
     /// device of its own.
     pub data_log_dir: PathBuf,
-    /// `clientPort`, default 2181.
-    pub client_port: u16,
+    /// `clientPort`: the plain listener, default 2181. `None` when only
+    /// `secureClientPort` is set: as in ZooKeeper, either port may be absent.
+    pub client_port: Option<u16>,
     /// `clientPortAddress`: `None` = every address, IPv6 and IPv4 (ZooKeeper's
     /// wildcard; see `server::shard`).
     pub client_port_address: Option<IpAddr>,
+    /// `secureClientPort`: the TLS listener; `None` = no TLS port.
+    pub secure_client_port: Option<u16>,
+    /// `secureClientPortAddress`: like `client_port_address`, for the TLS port.
+    pub secure_client_port_address: Option<IpAddr>,
+    /// The `ssl.*` keys, settled and checked when `secureClientPort` is set.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// `X509AuthenticationProvider.superUser`: a client whose certificate
+    /// subject is this name is also `super` (ZooKeeper's X509 provider).
+    pub x509_super_user: Option<String>,
     /// `clientPortListenBacklog`: `None` = the system default.
     pub client_port_listen_backlog: Option<u32>,
     /// `maxClientCnxns`: connections per client IP; 0 = unlimited. Default 60.
@@ -201,8 +211,12 @@ impl Default for Config {
             sync_limit: 0,
             data_dir: PathBuf::from("./data"),
             data_log_dir: PathBuf::from("./data"),
-            client_port: 2181,
+            client_port: Some(2181),
             client_port_address: None,
+            secure_client_port: None,
+            secure_client_port_address: None,
+            tls: None,
+            x509_super_user: None,
             client_port_listen_backlog: None,
             max_client_cnxns: 60,
             min_session_timeout_ms: tick_time_ms * 2,

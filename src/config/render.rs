@@ -28,9 +28,10 @@ impl Config {
         let mut line = |key: &str, value: &dyn std::fmt::Display| {
             let _ = writeln!(out, "{key}={value}");
         };
-        line("clientPort", &self.client_port);
-        // No TLS listener: ZooKeeper prints -1 when none is configured.
-        line("secureClientPort", &-1);
+        // ZooKeeper prints -1 for a port it does not listen on.
+        let port = |p: Option<u16>| p.map_or(-1, i32::from);
+        line("clientPort", &port(self.client_port));
+        line("secureClientPort", &port(self.secure_client_port));
         line("dataDir", &version_dir(&self.data_dir).display());
         line("dataDirSize", &data_dir_size_bytes);
         line("dataLogDir", &version_dir(&self.data_log_dir).display());

@@ -70,7 +70,7 @@ const ENSEMBLE: &str = "initLimit=10\nsyncLimit=5\n\
 fn default_is_a_standalone_server_on_2181_with_data_in_dot_data() {
     let c = Config::default();
     assert_eq!(c.tick_time_ms, 2000);
-    assert_eq!(c.client_port, 2181);
+    assert_eq!(c.client_port, Some(2181));
     assert_eq!(c.client_port_address, None);
     assert_eq!(c.data_dir, PathBuf::from("./data"));
     assert_eq!(c.data_log_dir, c.data_dir);
@@ -170,7 +170,7 @@ fn every_setting_is_read_from_the_file() {
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let c = loaded.config;
     assert_eq!((c.tick_time_ms, c.init_limit, c.sync_limit), (100, 7, 3));
-    assert_eq!(c.client_port, 40123);
+    assert_eq!(c.client_port, Some(40123));
     assert_eq!(c.client_port_address, Some(IpAddr::from([127, 0, 0, 1])));
     assert_eq!(c.client_port_listen_backlog, Some(50));
     assert_eq!(c.max_client_cnxns, 0);
@@ -253,7 +253,7 @@ fn overrides_win_over_the_file_and_later_overrides_over_earlier() {
         ],
     )
     .config;
-    assert_eq!(c.client_port, 40123);
+    assert_eq!(c.client_port, Some(40123));
     assert_eq!(c.tick_time_ms, 300);
     // Derived defaults use the overridden tickTime.
     assert_eq!(c.min_session_timeout_ms, 600);
@@ -263,7 +263,7 @@ fn overrides_win_over_the_file_and_later_overrides_over_earlier() {
 fn java_properties_separators_and_whitespace_are_accepted() {
     let f = Fixture::new("  tickTime : 1500  \nclientPort 2999\n! comment\n# comment\n");
     let c = load_ok(&f, &[]).config;
-    assert_eq!((c.tick_time_ms, c.client_port), (1500, 2999));
+    assert_eq!((c.tick_time_ms, c.client_port), (1500, Some(2999)));
 }
 
 #[test]
@@ -353,9 +353,9 @@ fn known_zookeeper_keys_are_accepted_without_warning() {
 
 #[test]
 fn unsupported_features_switched_on_are_warned_about() {
-    let f = Fixture::new("secureClientPort=2281\nskipACL=yes\nreadonlymode.enabled=true\n");
+    let f = Fixture::new("sslQuorum=true\nskipACL=yes\nreadonlymode.enabled=true\n");
     let loaded = load_ok(&f, &[]);
-    for key in ["secureClientPort", "skipACL", "readonlymode.enabled"] {
+    for key in ["sslQuorum", "skipACL", "readonlymode.enabled"] {
         assert!(
             loaded
                 .warnings
@@ -800,12 +800,12 @@ fn own_client_address_in_server_line_sets_the_client_port() {
     );
     f.write_my_id("1");
     let c = load_ok(&f, &[]).config;
-    assert_eq!(c.client_port, 2191);
+    assert_eq!(c.client_port, Some(2191));
     assert_eq!(c.client_port_address, Some(IpAddr::from([127, 0, 0, 1])));
 
     f.write_my_id("2");
     let c = load_ok(&f, &[]).config;
-    assert_eq!((c.client_port, c.client_port_address), (2192, None));
+    assert_eq!((c.client_port, c.client_port_address), (Some(2192), None));
 
     // An explicit clientPort that disagrees is refused at its own location.
     let msg = load_err(&f, &[("clientPort", "2999")]);
@@ -813,7 +813,7 @@ fn own_client_address_in_server_line_sets_the_client_port() {
     // One that agrees is fine.
     assert_eq!(
         load_ok(&f, &[("clientPort", "2192")]).config.client_port,
-        2192
+        Some(2192)
     );
 }
 
@@ -964,7 +964,7 @@ fn every_sample_config_in_conf_loads_without_warnings() {
             assert_eq!(c.servers.len(), 3);
             assert_eq!(c.my_id.map(|i| i.to_string()), Some(id.clone()));
             let expected_port = 2180 + c.my_id.unwrap_or(0);
-            assert_eq!(u64::from(c.client_port), expected_port);
+            assert_eq!(c.client_port.map(u64::from), Some(expected_port));
             assert_ne!(c.data_log_dir, c.data_dir);
             assert!(
                 c.data_log_dir.ends_with(format!("node{id}/log")),
@@ -973,7 +973,7 @@ fn every_sample_config_in_conf_loads_without_warnings() {
             );
         } else {
             assert!(!c.is_distributed());
-            assert_eq!(c.client_port, 2181);
+            assert_eq!(c.client_port, Some(2181));
         }
     }
 }
@@ -996,4 +996,231 @@ fn standalone_sample_uses_dot_data_as_written() {
     assert_eq!(get("clientPort"), Some("2181"));
     assert_eq!(get("tickTime"), Some("2000"));
     assert!(get("4lw.commands.whitelist").is_some());
+}
+
+// ---- the secure client port ---------------------------------------------------------------
+
+fn tls_fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tls")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn secure_port_with_a_pem_key_store_is_settled_and_rendered() {
+    let key_store = tls_fixture("server.pem");
+    let f = Fixture::new(&format!(
+        "clientPort=2181\nsecureClientPort=2281\n\
+         serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+         ssl.keyStore.location={key_store}\nssl.clientAuth=none\n"
+    ));
+    let loaded = load_ok(&f, &[]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(
+        (c.client_port, c.secure_client_port),
+        (Some(2181), Some(2281))
+    );
+    let tls = c.tls.as_ref().expect("tls settled");
+    assert_eq!(tls.key_store.store_type, crate::tls::StoreType::Pem);
+    assert_eq!(tls.client_auth, crate::tls::ClientAuth::None);
+    assert_eq!(
+        tls.versions,
+        vec![crate::tls::TlsVersion::Tls13, crate::tls::TlsVersion::Tls12]
+    );
+    let conf = c.render_conf(0, 0);
+    assert!(
+        conf.contains("clientPort=2181\nsecureClientPort=2281\n"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn secure_port_without_client_port_serves_tls_only() {
+    let f = Fixture::new("");
+    let c = load_ok(
+        &f,
+        &[
+            ("secureClientPort", "2281"),
+            (
+                "zookeeper.ssl.keyStore.location",
+                &tls_fixture("server.pem"),
+            ),
+            ("zookeeper.ssl.trustStore.location", &tls_fixture("ca.crt")),
+            ("zookeeper.ssl.trustStore.type", "pem"),
+            ("zookeeper.ssl.protocol", "TLSv1.2"),
+        ],
+    )
+    .config;
+    assert_eq!((c.client_port, c.secure_client_port), (None, Some(2281)));
+    let tls = c.tls.as_ref().expect("tls settled");
+    assert_eq!(
+        tls.client_auth,
+        crate::tls::ClientAuth::Need,
+        "ZooKeeper's default"
+    );
+    assert_eq!(tls.versions, vec![crate::tls::TlsVersion::Tls12]);
+    assert!(
+        c.render_conf(0, 0)
+            .starts_with("clientPort=-1\nsecureClientPort=2281\n")
+    );
+}
+
+#[test]
+fn unusable_tls_settings_are_refused_naming_the_key() {
+    let f = Fixture::new("");
+    let dir = f.dir.path();
+    let pem = tls_fixture("server.pem");
+    let jks = dir.join("keystore.jks");
+    let store = crate::tls::jks::tests::build("apassword", b"not really a key", &[b"x"], &[]);
+    std::fs::write(&jks, store).expect("write jks");
+    let jks = jks.display().to_string();
+    let missing = dir.join("nowhere.jks").display().to_string();
+    let txt = dir.join("store.txt");
+    std::fs::write(&txt, "x").expect("write");
+    let txt = txt.display().to_string();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("ssl.clientAuth", "none")],
+            "--override secureClientPort: secureClientPort is set but ssl.keyStore.location is not",
+        ),
+        (
+            &[("ssl.keyStore.location", &missing)],
+            "--override ssl.keyStore.location: ssl.keyStore: cannot read",
+        ),
+        (
+            &[
+                ("ssl.keyStore.location", &jks),
+                ("ssl.keyStore.password", "wrong"),
+            ],
+            "--override ssl.keyStore.password: ssl.keyStore: keystore password was incorrect",
+        ),
+        (
+            &[("ssl.keyStore.location", &jks)],
+            "--override ssl.keyStore.location: ssl.keyStore: cannot recover the key",
+        ),
+        (
+            &[("ssl.keyStore.location", &txt)],
+            "--override ssl.keyStore.location: cannot tell the store type",
+        ),
+        (
+            &[
+                ("ssl.keyStore.location", &txt),
+                ("ssl.keyStore.type", "JKS"),
+            ],
+            "--override ssl.keyStore.location: ssl.keyStore: not a readable PKCS12",
+        ),
+        (
+            &[("ssl.keyStore.location", &pem)],
+            "--override ssl.clientAuth: ssl.clientAuth=Need needs ssl.trustStore.location",
+        ),
+        (
+            &[
+                ("ssl.keyStore.location", &pem),
+                ("ssl.clientAuth", "want"),
+                ("ssl.trustStore.location", &missing),
+            ],
+            "--override ssl.trustStore.location: ssl.trustStore: cannot read",
+        ),
+        (
+            &[
+                ("ssl.keyStore.location", &pem),
+                ("ssl.clientAuth", "none"),
+                ("ssl.enabledProtocols", "TLSv1,TLSv1.1"),
+            ],
+            "--override ssl.enabledProtocols: invalid value",
+        ),
+        (
+            &[
+                ("ssl.keyStore.location", &pem),
+                ("ssl.clientAuth", "none"),
+                ("ssl.protocol", "SSLv3"),
+            ],
+            "--override ssl.protocol: invalid value",
+        ),
+        (
+            &[
+                ("ssl.keyStore.location", &pem),
+                ("ssl.clientAuth", "none"),
+                ("ssl.ciphersuites", "TLS_RSA_WITH_NULL_MD5"),
+            ],
+            "--override ssl.ciphersuites: ssl.ciphersuites: none of",
+        ),
+        (
+            &[("ssl.clientAuth", "sometimes")],
+            "--override ssl.clientAuth: invalid value \"sometimes\"",
+        ),
+        (
+            &[("ssl.keyStore.type", "BCFKS")],
+            "--override ssl.keyStore.type: invalid value",
+        ),
+    ];
+    for (overrides, expected) in cases {
+        let mut all = vec![("secureClientPort", "2281")];
+        all.extend_from_slice(overrides);
+        let msg = load_err(&f, &all);
+        assert!(
+            msg.starts_with(expected),
+            "{overrides:?}:\n  got  {msg}\n  want {expected}"
+        );
+    }
+    let msg = load_err(&f, &[("secureClientPortAddress", "127.0.0.1")]);
+    assert!(
+        msg.contains("secureClientPortAddress is set but secureClientPort is not set"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn tls_cipher_suites_and_protocol_lists_use_java_names() {
+    let f = Fixture::new("");
+    let loaded = load_ok(
+        &f,
+        &[
+            ("secureClientPort", "2281"),
+            ("ssl.keyStore.location", &tls_fixture("server.pem")),
+            ("ssl.clientAuth", "none"),
+            ("ssl.enabledProtocols", "TLSv1.1,TLSv1.2"),
+            (
+                "ssl.ciphersuites",
+                "TLS_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+            ),
+        ],
+    );
+    let tls = loaded.config.tls.as_ref().expect("tls settled");
+    assert_eq!(tls.versions, vec![crate::tls::TlsVersion::Tls12]);
+    assert_eq!(tls.cipher_suites.len(), 2);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("TLSv1.1 is not offered")),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn x509_super_user_is_read_and_tls_tuning_keys_are_accepted_quietly() {
+    let f = Fixture::new(
+        "X509AuthenticationProvider.superUser=CN=admin,O=corral\n\
+         ssl.hostnameVerification=false\nssl.handshakeDetectionTimeoutMillis=5000\n\
+         ssl.authProvider=x509\n",
+    );
+    let loaded = load_ok(&f, &[]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.config.x509_super_user.as_deref(),
+        Some("CN=admin,O=corral")
+    );
+    assert!(loaded.config.tls.is_none());
+    // Quorum TLS is another matter.
+    let loaded = load_ok(&f, &[("ssl.quorum.keyStore.location", "/x.jks")]);
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("not supported")),
+        "{:?}",
+        loaded.warnings
+    );
 }

@@ -10,6 +10,7 @@ use super::messages::{Reply, ToSequencer};
 use super::shard::Shard;
 use super::shared::ConnInfo;
 use crate::admin;
+use crate::proto::Id;
 use crate::proto::perms;
 use crate::proto::request::Request;
 use crate::proto::{
@@ -20,7 +21,7 @@ use crate::sequencer::prep::WriteRequest;
 use crate::tree::{AuthContext, acl};
 use crate::watch::{ConnId, WatchKind};
 use bytes::{Buf, Bytes, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
@@ -71,14 +72,24 @@ enum Flow {
     Close,
 }
 
-pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
-    let peer = match stream.peer_addr() {
-        // An IPv4 client of the dual-stack listener shows up as
-        // ::ffff:a.b.c.d; it is the IPv4 address for ip ACLs, per-address
-        // connection limits and `cons`, as in ZooKeeper (Java maps it back).
-        Ok(p) => SocketAddr::new(p.ip().to_canonical(), p.port()),
-        Err(_) => return,
-    };
+/// What a connection's stream must offer: a plain TCP stream, or a TLS one
+/// over it (`tls`); everything after the TLS handshake is the same.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> Stream for S {}
+
+/// The remote address as ZooKeeper shows it. An IPv4 client of the
+/// dual-stack listener shows up as ::ffff:a.b.c.d; it is the IPv4 address
+/// for ip ACLs, per-address connection limits and `cons`, as in ZooKeeper
+/// (Java maps it back).
+pub fn peer_of(stream: &TcpStream) -> Option<SocketAddr> {
+    let p = stream.peer_addr().ok()?;
+    Some(SocketAddr::new(p.ip().to_canonical(), p.port()))
+}
+
+/// Serves one accepted connection until it closes. `ids` are identities
+/// the transport proved (a TLS client certificate's `x509` id, and `super`
+/// for the configured x509 super user) on top of the `ip` one.
+pub async fn serve<S: Stream>(shard: Rc<Shard>, stream: S, peer: SocketAddr, ids: Vec<Id>) {
     let max = shard.shared.config.max_client_cnxns;
     {
         let mut per_ip = shard.shared.conns_per_ip.lock();
@@ -89,8 +100,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         }
         *n += 1;
     }
-    let _ = stream.set_nodelay(true);
     let (rd, wr) = futures_lite::io::split(stream);
+    let mut auth =
+        AuthContext::for_ip(peer.ip()).with_sasl_scheme(shard.shared.config.sasl_acl_scheme);
+    for id in ids {
+        auth.add_id(id);
+    }
     let (wake_tx, wake_rx) = local_channel::new_bounded(1);
     let (hs_tx, hs_rx) = local_channel::new_bounded(1);
     let (close_tx, close_rx) = local_channel::new_bounded(1);
@@ -100,9 +115,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
         peer,
         info: info.clone(),
         session: Cell::new(SessionId(0)),
-        auth: RefCell::new(Arc::new(
-            AuthContext::for_ip(peer.ip()).with_sasl_scheme(shard.shared.config.sasl_acl_scheme),
-        )),
+        auth: RefCell::new(Arc::new(auth)),
         out: RefCell::new(BytesMut::new()),
         wake_writer: wake_tx,
         in_flight: RefCell::new(VecDeque::new()),
@@ -147,35 +160,52 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream) {
     }
 }
 
-async fn write_loop(
+async fn write_loop<S: Stream>(
     conn: Rc<Conn>,
-    mut wr: futures_lite::io::WriteHalf<TcpStream>,
+    mut wr: futures_lite::io::WriteHalf<S>,
     wake: LocalReceiver<()>,
 ) {
+    let mut io_failed = false;
     while wake.recv().await.is_some() {
+        let mut wrote = false;
         loop {
             let buf = conn.out.borrow_mut().split().freeze();
             if buf.is_empty() {
                 break;
             }
             if wr.write_all(&buf).await.is_err() {
+                io_failed = true;
                 conn.dead.set(true);
                 break;
             }
+            wrote = true;
             conn.info.sent.fetch_add(1, Relaxed);
         }
+        // A TLS stream may hold the tail of a record until flushed; a TCP
+        // stream's flush is a no-op.
+        if wrote && !io_failed && wr.flush().await.is_err() {
+            io_failed = true;
+            conn.dead.set(true);
+        }
         if conn.dead.get() || conn.closing.get() {
-            let _ = wr.flush().await;
+            if conn.closing.get() && !io_failed {
+                // The server ends this connection (a four-letter word was
+                // answered, the session closed): flush, then end the stream,
+                // so a TLS peer gets its close_notify, not a bare end of file.
+                let _ = wr.close().await;
+            } else {
+                let _ = wr.flush().await;
+            }
             let _ = conn.close_reader.try_send(());
             return;
         }
     }
 }
 
-async fn read_loop(
+async fn read_loop<S: Stream>(
     shard: &Rc<Shard>,
     conn: &Rc<Conn>,
-    mut rd: futures_lite::io::ReadHalf<TcpStream>,
+    mut rd: futures_lite::io::ReadHalf<S>,
     hs: LocalReceiver<Option<ConnectResponse>>,
 ) {
     let max_frame = shard.shared.config.jute_max_buffer;

@@ -68,7 +68,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     start_autopurge(&shared.config, &storage.snap_dir, &storage.log_dir);
     tracing::info!(
-        port = shared.config.client_port,
+        port = ?shared.config.client_port,
+        secure_port = ?shared.config.secure_client_port,
         cores,
         server_id = shared.server_id,
         "corral serving (standalone)"

@@ -6,9 +6,11 @@ use super::conn::{self, Conn};
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::sequencer::SAFETY_POLL_MS;
 use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
+use crate::proto::Id;
 use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
 use foldhash::{HashMap, HashSet};
+use futures_rustls::TlsAcceptor;
 use glommio::channels::shared_channel::ConnectedSender;
 use glommio::net::TcpListener;
 use std::cell::{Cell, RefCell};
@@ -16,10 +18,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 /// The accept backlog, glommio's value for the listeners it binds itself.
 const LISTEN_BACKLOG: i32 = 1024;
+/// A TLS client that has not finished its handshake by then is dropped
+/// (Netty's SslHandler default, which ZooKeeper's secure port inherits):
+/// a connection that never handshakes holds a task, a socket and rustls's
+/// buffers, and counts against no other limit until it does.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct PendingWatch {
     zxid: crate::proto::Zxid,
@@ -222,13 +230,78 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
     glommio::spawn_local(dispatcher(shard.clone(), bell)).detach();
     glommio::spawn_local(touch_reporter(shard.clone())).detach();
 
-    let (listener, addr) =
-        bind_client_port(shared.config.client_port_address, shared.config.client_port)?;
+    let c = &shared.config;
+    let plain = match c.client_port {
+        Some(port) => Some(bind_client_port(c.client_port_address, port)?),
+        None => None,
+    };
+    let secure = match (c.secure_client_port, &shared.tls) {
+        (Some(port), Some(tls)) => {
+            let (listener, addr) = bind_client_port(c.secure_client_port_address, port)?;
+            Some((listener, addr, TlsAcceptor::from(tls.config.clone())))
+        }
+        _ => None,
+    };
+    match (plain, secure) {
+        (Some((l, addr)), secure) => {
+            if let Some((sl, saddr, acceptor)) = secure {
+                glommio::spawn_local(accept_loop(shard.clone(), sl, saddr, Some(acceptor)))
+                    .detach();
+            }
+            accept_loop(shard, l, addr, None).await
+        }
+        (None, Some((sl, saddr, acceptor))) => accept_loop(shard, sl, saddr, Some(acceptor)).await,
+        (None, None) => Err(anyhow::anyhow!(
+            "neither clientPort nor secureClientPort is set"
+        )),
+    }
+}
+
+/// Accepts connections on one listener for as long as the process runs;
+/// with `tls`, each connection first completes a TLS handshake (ZooKeeper's
+/// Netty factory on the secure port: a failed handshake closes it).
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: TcpListener,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+) -> anyhow::Result<()> {
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let shard = shard.clone();
-                glommio::spawn_local(async move { conn::serve(shard, stream).await }).detach();
+                let tls = tls.clone();
+                glommio::spawn_local(async move {
+                    let Some(peer) = conn::peer_of(&stream) else {
+                        return;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    match tls {
+                        None => conn::serve(shard, stream, peer, Vec::new()).await,
+                        Some(acceptor) => {
+                            let handshake = async { Some(acceptor.accept(stream).await) };
+                            let deadline = async {
+                                glommio::timer::sleep(TLS_HANDSHAKE_TIMEOUT).await;
+                                None
+                            };
+                            match futures_lite::future::or(handshake, deadline).await {
+                                Some(Ok(tls_stream)) => {
+                                    let ids = x509_ids(&shard, tls_stream.get_ref().1);
+                                    conn::serve(shard, tls_stream, peer, ids).await
+                                }
+                                Some(Err(e)) => {
+                                    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+                                    tracing::info!(%peer, "Unsuccessful TLS handshake: {e}");
+                                }
+                                None => {
+                                    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+                                    tracing::info!(%peer, "TLS handshake not completed within {TLS_HANDSHAKE_TIMEOUT:?}; closing");
+                                }
+                            }
+                        }
+                    }
+                })
+                .detach();
             }
             Err(e) => {
                 // EMFILE and friends: keep serving the connections we have.
@@ -237,6 +310,27 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
             }
         }
     }
+}
+
+/// ZooKeeper's `X509AuthenticationProvider`: a client that presented a
+/// certificate (verified during the handshake) is `x509:<subject>`, and
+/// also `super` when the subject is `X509AuthenticationProvider.superUser`.
+fn x509_ids(shard: &Shard, tls: &rustls::ServerConnection) -> Vec<Id> {
+    let Some(leaf) = tls.peer_certificates().and_then(|c| c.first()) else {
+        return Vec::new();
+    };
+    let Some(name) = crate::tls::subject_rfc2253(leaf) else {
+        tracing::warn!("client certificate subject does not parse; no x509 id");
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    if shard.shared.config.x509_super_user.as_deref() == Some(name.as_str()) {
+        tracing::info!("Authenticated Id '{name}' as super user");
+        ids.push(Id::new("super", &name));
+    }
+    tracing::info!("Authenticated Id '{name}' for scheme 'x509'");
+    ids.push(Id::new("x509", &name));
+    ids
 }
 
 /// Binds this shard's client-port listener (every shard binds the same address

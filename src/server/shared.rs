@@ -21,6 +21,8 @@ pub const QUEUE_CAPACITY: usize = 4096;
 /// The server's shared state.
 pub struct Shared {
     pub config: Config,
+    /// The secure client port's TLS configuration, when one is configured.
+    pub tls: Option<crate::tls::ServerTls>,
     pub server_id: u64,
     /// The read view. The sequencer is the only writer and holds the write
     /// lock only while it applies one batch (see docs/architecture.md).
@@ -99,7 +101,15 @@ impl Shared {
             from_shards,
             to_shards,
         };
+        let tls = match &config.tls {
+            Some(settings) => Some(
+                crate::tls::ServerTls::new(settings)
+                    .map_err(|e| anyhow::anyhow!("secure client port: {e}"))?,
+            ),
+            None => None,
+        };
         let shared = Shared {
+            tls,
             config,
             server_id,
             tree: RwLock::new(tree),

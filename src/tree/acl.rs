@@ -227,6 +227,29 @@ impl AuthContext {
     }
 }
 
+/// Whether `id` reads as an X.500 name in RFC 2253 form: `type=value`
+/// parts separated by unescaped `,` or `+` (ZooKeeper asks `X500Principal`).
+fn x500_name_is_valid(id: &str) -> bool {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in id.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' | '+' => {
+                parts.push(&id[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&id[start..]);
+    !id.is_empty()
+        && parts
+            .iter()
+            .all(|p| p.split_once('=').is_some_and(|(t, _)| !t.trim().is_empty()))
+}
+
 fn java_host_address(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
@@ -269,7 +292,7 @@ pub fn authenticate_digest(auth: &[u8]) -> Result<Id, ErrorCode> {
 /// expands to. `ip` is not; `super` and `world` have no provider; `sasl` is
 /// when the server has its provider.
 pub fn is_authenticated_scheme(scheme: &str, auth: &AuthContext) -> bool {
-    scheme == "digest" || (scheme == "sasl" && auth.sasl_scheme)
+    scheme == "digest" || scheme == "x509" || (scheme == "sasl" && auth.sasl_scheme)
 }
 
 /// Whether `auth` holds `perm` on a node whose ACL is `acl` (`ZooKeeperServer.checkACL`).
@@ -287,7 +310,7 @@ pub fn check(acl: &[Acl], perm: i32, auth: &AuthContext) -> Result<(), ErrorCode
             return Ok(());
         }
         let matcher: fn(&str, &str) -> bool = match scheme {
-            "digest" => |id, expr| id == expr,
+            "digest" | "x509" => |id, expr| id == expr,
             "ip" => ip_matches,
             "sasl" if auth.sasl_scheme => crate::sasl::acl_matches,
             _ => continue,
@@ -351,6 +374,8 @@ fn is_valid_id(scheme: &str, id: &str, sasl_scheme: bool) -> bool {
         // `id.split(":").length == 2` in Java, which drops trailing empty parts.
         "digest" => java_split_len(id, ':') == 2,
         "ip" => ip_is_valid(id),
+        // X509AuthenticationProvider.isValid: an X.500 name.
+        "x509" => x500_name_is_valid(id),
         _ => false,
     }
 }
@@ -562,6 +587,15 @@ fn detached(acls: &[Acl]) -> Arc<[Acl]> {
 mod tests {
     use super::*;
     use crate::proto::perms::*;
+
+    #[test]
+    fn x509_ids_must_read_as_x500_names() {
+        assert!(is_valid_id("x509", "CN=client,O=Acme\\, Inc.,C=US", false));
+        assert!(is_valid_id("x509", "OU=a+CN=b", false));
+        assert!(!is_valid_id("x509", "", false));
+        assert!(!is_valid_id("x509", "client", false));
+        assert!(!is_valid_id("x509", "CN=a,,O=b", false));
+    }
 
     fn ctx(ids: &[(&str, &str)]) -> AuthContext {
         AuthContext {
