@@ -98,15 +98,6 @@ pub struct Znode {
 }
 
 impl Znode {
-    /// A copy of everything but the child names (what a snapshot record holds).
-    pub fn clone_without_children(&self) -> Znode {
-        Znode {
-            data: self.data.clone(),
-            children: Default::default(),
-            ..*self
-        }
-    }
-
     /// The stat a client sees (`DataNode.copyStat`): cversion translated from
     /// "creates" to "changes" (each create counts once, each delete once), and
     /// the owner hidden for containers and TTL nodes.
