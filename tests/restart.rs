@@ -124,3 +124,76 @@ fn an_ensemble_configuration_is_refused_rather_than_run_alone() {
     // Nothing was written: no snapshot, no log.
     assert!(!data.join("version-2").exists());
 }
+
+/// Snapshot files in `data/version-2`, sealed ones only (not `tmp.`).
+fn snapshots_in(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let dir = data_dir.join("version-2");
+    let mut found: Vec<_> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("snapshot."))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+#[test]
+fn snapshots_taken_while_writing_are_sealed_and_restore_every_node() {
+    // A small snapCount: snapshots are walked on the sequencer between the
+    // rounds of this write load, several times over.
+    let Some(mut server) = Server::start_dedicated(
+        "snapshots_taken_while_writing_are_sealed_and_restore_every_node",
+        &[("snapCount", "40")],
+    ) else {
+        return;
+    };
+    let data_dir = server.data_dir().expect("spawned");
+    let mut s = Session::connect(server.addr(), 30_000);
+    s.create("/snap", b"", 0).ok();
+    for i in 0..400 {
+        s.create(&format!("/snap/n{i}"), format!("data-{i}").as_bytes(), 0)
+            .ok();
+    }
+    drop(s);
+    // Written in the background: wait (generously) for more than the
+    // initial snapshot.0 to be sealed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while snapshots_in(&data_dir).len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let snapshots = snapshots_in(&data_dir);
+    assert!(snapshots.len() >= 3, "snapshots sealed: {snapshots:?}");
+    for snap in &snapshots {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_corral"))
+            .args(["data", "snapshot", "--summary"])
+            .arg(snap)
+            .output()
+            .expect("corral data snapshot");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("checksum: OK"), "{}: {text}", snap.display());
+    }
+    assert!(
+        !server.log_tail().contains("Snapshot at zxid"),
+        "no snapshot failed or was abandoned: {}",
+        server.log_tail()
+    );
+
+    server.restart();
+    let mut s = Session::connect(server.addr(), 30_000);
+    for i in 0..400 {
+        let reply = s.get_data(&format!("/snap/n{i}"), false).ok();
+        assert_eq!(
+            reply.reader().bytes(),
+            Some(format!("data-{i}").into_bytes()),
+            "/snap/n{i}"
+        );
+    }
+    s.close();
+}

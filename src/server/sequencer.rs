@@ -13,7 +13,7 @@ use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::request::Request;
 use crate::proto::txn::{Txn, TxnHeader};
-use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId};
+use crate::proto::{ConnectResponse, ErrorCode, Response, SessionId, Zxid};
 use crate::sequencer::prep::{Prep, PrepConfig, Prepped, WriteRequest};
 use crate::session::{SessionTracker, password};
 use crate::storage::format::encode_log_record;
@@ -389,32 +389,43 @@ impl Sequencer {
         self.snap.threshold = snapshot_threshold(self.shared.config.snap_count);
         self.log.roll_before = true;
         self.snap.running.store(true, SeqCst);
-        let zxid = self.shared.tree.read().last_zxid();
         let sessions: Vec<(SessionId, i32)> =
             self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
-        let (shared, dir, running) = (
-            self.shared.clone(),
-            self.snap.dir.clone(),
-            self.snap.running.clone(),
-        );
+        let (walk, first, zxid) = {
+            let tree = self.shared.tree.read();
+            let zxid = tree.last_zxid();
+            let (walk, first) = crate::storage::snapshot::Walk::start(&tree, &sessions, zxid);
+            (walk, first, zxid)
+        };
+        // The file is written by a thread of its own; the walk runs here, on
+        // the sequencer, a chunk at a time between rounds (see `walk`).
+        let (chunks, inbox) = crossbeam::channel::bounded::<Bytes>(SNAPSHOT_QUEUE_CHUNKS);
+        let (dir, running) = (self.snap.dir.clone(), self.snap.running.clone());
         let spawned = std::thread::Builder::new()
             .name("corral-snapshot".into())
             .spawn(move || {
                 background_priority();
                 let started = std::time::Instant::now();
-                match crate::storage::snapshot::take(&shared.tree, &sessions, zxid, &dir) {
-                    Ok((path, bytes)) => tracing::info!(
+                match write_snapshot(&dir, zxid, inbox) {
+                    Ok(Some((path, bytes))) => tracing::info!(
                         "Snapshot {} written: {bytes} bytes in {} ms",
                         path.display(),
                         started.elapsed().as_millis()
                     ),
+                    Ok(None) => tracing::error!("Snapshot at zxid {zxid} abandoned"),
                     Err(e) => tracing::error!("Snapshot at zxid {zxid} failed: {e}"),
                 }
                 running.store(false, SeqCst);
             });
-        if let Err(e) = spawned {
-            tracing::error!("Could not start a snapshot: {e}");
-            self.snap.running.store(false, SeqCst);
+        match spawned {
+            Ok(_) => {
+                glommio::spawn_local(walk_snapshot(self.shared.clone(), walk, first, chunks))
+                    .detach();
+            }
+            Err(e) => {
+                tracing::error!("Could not start a snapshot: {e}");
+                self.snap.running.store(false, SeqCst);
+            }
         }
     }
 
@@ -810,12 +821,10 @@ fn connect_response(session: SessionId, timeout_ms: i32) -> ConnectResponse {
     }
 }
 
-/// Lowers the calling thread to nice 19: a snapshot is background work and
-/// shares the cores with the executors, which must win every wakeup (on 2
-/// cores an equal-priority snapshot thread takes half a core from a shard
-/// for a whole scheduler slice). It still holds the tree's read lock only
-/// a chunk at a time, and a writer waiting on that lock sleeps, giving the
-/// snapshot thread the core it needs to let go.
+/// Lowers the calling thread to nice 19: writing a snapshot file is
+/// background work sharing the cores with the executors, which must win
+/// every wakeup. (It holds no lock the executors need: the walk of the
+/// tree runs on the sequencer.)
 fn background_priority() {
     // SAFETY: plain syscalls on the calling thread's own id.
     let done = unsafe {
@@ -828,6 +837,73 @@ fn background_priority() {
             std::io::Error::last_os_error()
         );
     }
+}
+
+/// Snapshot chunks queued between the walk and the writing thread (at
+/// most this many times [`crate::storage::snapshot::WRITE_CHUNK_BYTES`]).
+const SNAPSHOT_QUEUE_CHUNKS: usize = 64;
+
+/// Walks the tree for a snapshot on the sequencer's executor: one chunk of
+/// nodes per turn, then a timer sleep so that the executor polls its rings
+/// (the shards' bells) and the sequencer's rounds go first. The sequencer
+/// and the walk share a thread, so the sequencer's write lock never waits
+/// for the walk. An empty chunk after the last one tells the writer the
+/// walk is complete.
+async fn walk_snapshot(
+    shared: Arc<Shared>,
+    mut walk: crate::storage::snapshot::Walk,
+    mut buf: BytesMut,
+    chunks: crossbeam::channel::Sender<Bytes>,
+) {
+    use crate::storage::snapshot::WRITE_CHUNK_BYTES;
+    loop {
+        let stepped = std::time::Instant::now();
+        let more = walk.step(&shared.tree, &mut buf);
+        let took = stepped.elapsed();
+        if buf.len() >= WRITE_CHUNK_BYTES || !more {
+            let mut chunk = buf.split().freeze();
+            loop {
+                match chunks.try_send(chunk) {
+                    Ok(()) => break,
+                    Err(crossbeam::channel::TrySendError::Full(back)) => {
+                        chunk = back;
+                        glommio::timer::sleep(Duration::from_millis(1)).await;
+                    }
+                    // The writer failed and said why.
+                    Err(crossbeam::channel::TrySendError::Disconnected(_)) => return,
+                }
+            }
+        }
+        if !more {
+            // The end: an empty chunk (a real one never is).
+            while let Err(crossbeam::channel::TrySendError::Full(_)) = chunks.try_send(Bytes::new())
+            {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+            return;
+        }
+        // At most half of this executor's time: the rest is the
+        // sequencer's and, on a shared core, the shard's.
+        glommio::timer::sleep(took.max(Duration::from_micros(50))).await;
+    }
+}
+
+/// The writing end of a snapshot: chunks until an empty one (complete: the
+/// file is sealed and renamed into place) or a hang-up (abandoned: the
+/// unfinished `tmp.` file is left for the next start to remove).
+fn write_snapshot(
+    dir: &std::path::Path,
+    zxid: Zxid,
+    inbox: crossbeam::channel::Receiver<Bytes>,
+) -> std::io::Result<Option<(PathBuf, u64)>> {
+    let mut out = crate::storage::snapshot::SnapshotWriter::create(dir, zxid)?;
+    for chunk in inbox {
+        if chunk.is_empty() {
+            return out.finish().map(Some);
+        }
+        out.write(&chunk)?;
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -47,8 +47,10 @@ const BLOCK: u64 = BLOCK_BYTES as u64;
 /// memory; the caller splits larger batches (a batch of 1 MiB txns is far below it).
 pub const APPEND_BYTES_MAX: usize = 64 << 20;
 
-/// Zeros are written (at creation, extension and scrubbing) in writes of at most this size.
-const ZERO_CHUNK_BYTES: usize = 1 << 20;
+/// Zeros are written (at creation, extension and scrubbing) in writes of at most this size:
+/// small enough that a synced append of the live segment queued behind one of them (a spare
+/// segment being filled while the live one takes writes) waits ~1 ms, not ~5.
+const ZERO_CHUNK_BYTES: usize = 256 << 10;
 
 /// Options of a log segment. `Default` is what a server uses.
 #[derive(Clone, Debug)]

@@ -16,14 +16,13 @@ use crate::tree::node::Znode;
 use crate::tree::{DataTree, LoadError, ROOT, ReadyNode};
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// Nodes and bytes encoded per read-lock hold: bound how long a snapshot can
 /// delay the sequencer's write lock (a few tens of µs).
-const NODES_PER_CHUNK: usize = 256;
+const NODES_PER_CHUNK: usize = 64;
 const CHUNK_BYTES: usize = 256 << 10;
 
 /// The marker path that ends the node list and the seal.
@@ -66,7 +65,7 @@ pub struct SnapshotWriter {
 /// is written (RocksDB's `bytes_per_sync`): the page cache never holds a flood
 /// of dirty snapshot data for the log's synced writes to queue behind, and the
 /// final fsync has little left to do.
-const BYTES_PER_SYNC: u64 = 1 << 20;
+const BYTES_PER_SYNC: u64 = 256 << 10;
 
 impl SnapshotWriter {
     pub fn create(dir: &Path, zxid: Zxid) -> io::Result<SnapshotWriter> {
@@ -164,8 +163,9 @@ fn encode_node(out: &mut BytesMut, path: &str, n: &Znode, acl: u64) {
 }
 
 /// Takes a fuzzy snapshot of `tree` as of `zxid` (the last zxid applied when
-/// it was asked for) into `dir`. `sessions` are the live sessions at that
-/// moment. Never holds the read lock for more than one chunk of nodes.
+/// it was asked for) into `dir`, on the calling thread. `sessions` are the
+/// live sessions at that moment. Never holds the read lock for more than one
+/// chunk of nodes. (The server walks on its sequencer instead; see [`Walk`].)
 pub fn take(
     tree: &RwLock<DataTree>,
     sessions: &[(SessionId, i32)],
@@ -173,100 +173,129 @@ pub fn take(
     dir: &Path,
 ) -> io::Result<(PathBuf, u64)> {
     let mut out = SnapshotWriter::create(dir, zxid)?;
-    let mut buf = BytesMut::with_capacity(1 << 16);
-    encode_sessions(&mut buf, sessions);
-    // The ACL table as of now: any node that could refer to a later entry
-    // was created or re-ACLed after `zxid`, and the log replays that change.
-    let acls: HashMap<u64, Vec<Acl>> = {
-        let t = tree.read();
-        t.acl_cache()
-            .iter()
-            .map(|(id, a)| (id, a.to_vec()))
-            .collect()
-    };
-    {
-        let mut w = Writer::new(&mut buf);
-        w.i32(acls.len() as i32);
-        let mut ids: Vec<_> = acls.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            w.i64(id as i64);
-            encode_acls(&mut w, &acls[&id]);
+    let (mut walk, mut buf) = Walk::start(&tree.read(), sessions, zxid);
+    loop {
+        let more = walk.step(tree, &mut buf);
+        if buf.len() >= WRITE_CHUNK_BYTES || !more {
+            out.write(&buf)?;
+            buf.clear();
+        }
+        if !more {
+            return out.finish();
         }
     }
-    out.write(&buf)?;
-    buf.clear();
-    // From the root, parents before children, as ZooKeeper's loader needs.
-    // Under the read lock each node's record is encoded straight into the
-    // buffer (a copy of its stat, path and data: no allocation, no handle
-    // cloned) and its child names are copied into `names`; the child paths
-    // are built after the lock is released. Cloning handles instead would
-    // turn every node's data and name buffers into shared ones on the first
-    // snapshot, 24 bytes more per znode each, for good.
-    let mut stack: Vec<ZString> = vec![ZString::from_static(ROOT)];
-    let mut names = String::new();
-    // A node encoded this chunk, and the end (in `names`) of each child name.
-    let mut parents: Vec<(ZString, std::ops::Range<usize>)> = Vec::new();
-    let mut name_ends: Vec<usize> = Vec::new();
-    while !stack.is_empty() {
+}
+
+/// Bytes a walk gathers before they go to the file.
+pub const WRITE_CHUNK_BYTES: usize = 1 << 16;
+
+/// A fuzzy snapshot in progress: the tree from the root, parents before
+/// children as ZooKeeper's loader needs, encoded one chunk of nodes per
+/// [`Walk::step`]. Each step holds the tree's read lock only while it copies
+/// its chunk, so the walk can run between the sequencer's rounds on the
+/// sequencer itself: then the sequencer never waits for a snapshot holding
+/// the lock (a snapshot thread preempted inside its chunk made the
+/// sequencer's write lock wait up to 18 ms).
+pub struct Walk {
+    zxid: Zxid,
+    /// The ACL ids written in the table.
+    acls: std::collections::HashSet<u64>,
+    stack: Vec<ZString>,
+    /// This step's nodes, and the end (in `names`) of each child name.
+    names: String,
+    parents: Vec<(ZString, std::ops::Range<usize>)>,
+    name_ends: Vec<usize>,
+}
+
+impl Walk {
+    /// Starts a walk of `tree` as of `zxid`; returns it and the bytes that
+    /// follow the file header (sessions, ACL table).
+    pub fn start(tree: &DataTree, sessions: &[(SessionId, i32)], zxid: Zxid) -> (Walk, BytesMut) {
+        let mut buf = BytesMut::with_capacity(WRITE_CHUNK_BYTES);
+        encode_sessions(&mut buf, sessions);
+        // The ACL table as of now: any node that could refer to a later
+        // entry was created or re-ACLed after `zxid`, and the log replays
+        // that change.
+        let mut table: Vec<(u64, &[Acl])> = tree.acl_cache().iter().collect();
+        table.sort_unstable_by_key(|(id, _)| *id);
+        let mut w = Writer::new(&mut buf);
+        w.i32(table.len() as i32);
+        for (id, acls) in &table {
+            w.i64(*id as i64);
+            encode_acls(&mut w, acls);
+        }
+        let walk = Walk {
+            zxid,
+            acls: table.iter().map(|(id, _)| *id).collect(),
+            stack: vec![ZString::from_static(ROOT)],
+            names: String::new(),
+            parents: Vec::new(),
+            name_ends: Vec::new(),
+        };
+        (walk, buf)
+    }
+
+    /// Encodes the next chunk of nodes into `buf`; false once the walk is
+    /// done (the end marker then follows the last node).
+    ///
+    /// Under the read lock each node's record is encoded straight into the
+    /// buffer (a copy of its stat, path and data: no allocation, no handle
+    /// cloned) and its child names are copied; the child paths are built
+    /// after the lock is released. Cloning handles instead would turn every
+    /// node's data and name buffers into shared ones on the first snapshot,
+    /// 24 bytes more per znode each, for good.
+    pub fn step(&mut self, tree: &RwLock<DataTree>, buf: &mut BytesMut) -> bool {
         {
             let t = tree.read();
             let chunk_start = buf.len();
             let mut nodes = 0;
             while nodes < NODES_PER_CHUNK && buf.len() - chunk_start < CHUNK_BYTES {
-                let Some(path) = stack.pop() else { break };
+                let Some(path) = self.stack.pop() else { break };
                 let Some(node) = t.get(&path) else { continue };
                 // Created after the snapshot began (so is its subtree): the
                 // log has it.
-                if node.czxid > zxid.0 {
+                if node.czxid > self.zxid.0 {
                     continue;
                 }
                 nodes += 1;
                 // Re-ACLed after the snapshot began to a list the table
                 // lacks: the logged setACL puts the right list back.
-                let acl = if acls.contains_key(&node.acl) {
+                let acl = if self.acls.contains(&node.acl) {
                     node.acl
                 } else {
                     crate::tree::acl::OPEN_UNSAFE_ACL_ID
                 };
                 let is_root = path.as_str() == ROOT;
-                encode_node(
-                    &mut buf,
-                    if is_root { "" } else { path.as_str() },
-                    node,
-                    acl,
-                );
-                let first = name_ends.len();
+                encode_node(buf, if is_root { "" } else { path.as_str() }, node, acl);
+                let first = self.name_ends.len();
                 for child in node.children.iter() {
-                    names.push_str(child);
-                    name_ends.push(names.len());
+                    self.names.push_str(child);
+                    self.name_ends.push(self.names.len());
                 }
-                parents.push((path, first..name_ends.len()));
+                self.parents.push((path, first..self.name_ends.len()));
             }
         }
-        for (path, children) in parents.drain(..) {
+        for (path, children) in self.parents.drain(..) {
             let is_root = path.as_str() == ROOT;
             for i in children {
-                let start = if i == 0 { 0 } else { name_ends[i - 1] };
-                let child = &names[start..name_ends[i]];
+                let start = if i == 0 { 0 } else { self.name_ends[i - 1] };
+                let child = &self.names[start..self.name_ends[i]];
                 let full = if is_root {
                     format!("/{child}")
                 } else {
                     format!("{path}/{child}")
                 };
-                stack.push(ZString::from(full));
+                self.stack.push(ZString::from(full));
             }
         }
-        names.clear();
-        name_ends.clear();
-        if buf.len() >= 1 << 16 || stack.is_empty() {
-            out.write(&buf)?;
-            buf.clear();
+        self.names.clear();
+        self.name_ends.clear();
+        if self.stack.is_empty() {
+            Writer::new(buf).ustring(END_PATH);
+            return false;
         }
+        true
     }
-    Writer::new(&mut buf).ustring(END_PATH);
-    out.write(&buf)?;
-    out.finish()
 }
 
 /// Reads a whole snapshot into `tree` (emptied first). Checks the header,
