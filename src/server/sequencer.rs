@@ -398,7 +398,7 @@ impl Sequencer {
             (walk, first, zxid)
         };
         // The file is written by a thread of its own; the walk runs here, on
-        // the sequencer, a chunk at a time between rounds (see `walk`).
+        // the sequencer, a chunk at a time between rounds (`walk_snapshot`).
         let (chunks, inbox) = crossbeam::channel::bounded::<Bytes>(SNAPSHOT_QUEUE_CHUNKS);
         let (dir, running) = (self.snap.dir.clone(), self.snap.running.clone());
         let spawned = std::thread::Builder::new()
