@@ -67,9 +67,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("Wrote initial snapshot {}", path.display());
     }
     start_autopurge(&shared.config, &storage.snap_dir, &storage.log_dir);
+    let port_or_none = |p: Option<u16>| p.map_or_else(|| "none".to_string(), |p| p.to_string());
     tracing::info!(
-        port = ?shared.config.client_port,
-        secure_port = ?shared.config.secure_client_port,
+        port = %port_or_none(shared.config.client_port),
+        secure_port = %port_or_none(shared.config.secure_client_port),
         cores,
         server_id = shared.server_id,
         "corral serving (standalone)"
