@@ -348,3 +348,45 @@ fn secure_port_alone_serves_when_client_port_is_unset() {
     );
     assert!(conf.contains("clientPort=-1\n"), "{conf}");
 }
+
+#[test]
+fn connections_still_in_their_tls_handshake_count_against_max_client_cnxns() {
+    let test = "connections_still_in_their_tls_handshake_count_against_max_client_cnxns";
+    let secure = free_port();
+    let extra = [("maxClientCnxns", "2")];
+    let Some(_server) = tls_server_with(test, "need", secure, &extra) else {
+        return;
+    };
+    // Two connections from this address that never start their handshake.
+    let silent: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", secure)).expect("connect"))
+        .collect();
+    // Each takes its place when it is accepted: give the server time to
+    // accept both (a session that gets in before that would prove nothing).
+    let deadline = std::time::Instant::now() + IO_GUARD;
+    let mut refused = false;
+    while !refused && std::time::Instant::now() < deadline {
+        refused = TlsSession::connect(secure, true, BOTH).is_none();
+        if !refused {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(
+        refused,
+        "a third connection is refused while two sit in their handshake"
+    );
+    drop(silent);
+    // Closed, they give their places back.
+    let deadline = std::time::Instant::now() + IO_GUARD;
+    let mut served = None;
+    while served.is_none() && std::time::Instant::now() < deadline {
+        served = TlsSession::connect(secure, true, BOTH);
+        if served.is_none() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(
+        served.is_some(),
+        "served once the silent connections closed"
+    );
+}

@@ -8,7 +8,7 @@
 
 use super::messages::{Reply, ToSequencer};
 use super::shard::Shard;
-use super::shared::ConnInfo;
+use super::shared::{ConnInfo, Shared};
 use crate::admin;
 use crate::proto::Id;
 use crate::proto::perms;
@@ -26,7 +26,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -86,20 +86,54 @@ pub fn peer_of(stream: &TcpStream) -> Option<SocketAddr> {
     Some(SocketAddr::new(p.ip().to_canonical(), p.port()))
 }
 
+/// One connection's place under `maxClientCnxns` (per client address),
+/// held from accept to close — a TLS client's handshake included, so
+/// connections that never finish one count too — and given back on drop.
+pub struct IpSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    /// `None` (logged) when `ip` already has `maxClientCnxns` connections.
+    pub fn take(shared: &Arc<Shared>, ip: IpAddr) -> Option<IpSlot> {
+        let max = shared.config.max_client_cnxns;
+        let mut per_ip = shared.conns_per_ip.lock();
+        let n = per_ip.entry(ip).or_insert(0);
+        if max > 0 && *n >= max {
+            tracing::warn!("Too many connections from {ip} - max is {max}");
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            shared: shared.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.shared.conns_per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Serves one accepted connection until it closes. `ids` are identities
 /// the transport proved (a TLS client certificate's `x509` id, and `super`
 /// for the configured x509 super user) on top of the `ip` one.
-pub async fn serve<S: Stream>(shard: Rc<Shard>, stream: S, peer: SocketAddr, ids: Vec<Id>) {
-    let max = shard.shared.config.max_client_cnxns;
-    {
-        let mut per_ip = shard.shared.conns_per_ip.lock();
-        let n = per_ip.entry(peer.ip()).or_insert(0);
-        if max > 0 && *n >= max {
-            tracing::warn!("Too many connections from {} - max is {}", peer.ip(), max);
-            return;
-        }
-        *n += 1;
-    }
+pub async fn serve<S: Stream>(
+    shard: Rc<Shard>,
+    stream: S,
+    peer: SocketAddr,
+    ids: Vec<Id>,
+    slot: IpSlot,
+) {
     let (rd, wr) = futures_lite::io::split(stream);
     let mut auth =
         AuthContext::for_ip(peer.ip()).with_sasl_scheme(shard.shared.config.sasl_acl_scheme);
@@ -139,15 +173,7 @@ pub async fn serve<S: Stream>(shard: Rc<Shard>, stream: S, peer: SocketAddr, ids
     let _ = conn.wake_writer.try_send(());
     writer.await;
     shard.unregister(conn.id);
-    {
-        let mut per_ip = shard.shared.conns_per_ip.lock();
-        if let Some(n) = per_ip.get_mut(&peer.ip()) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&peer.ip());
-            }
-        }
-    }
+    drop(slot);
     let session = conn.session.get();
     if session.0 != 0 && !conn.session_ended.get() {
         shard

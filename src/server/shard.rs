@@ -2,7 +2,7 @@
 //! that delivers the sequencer's batches (watch events, replies) to them.
 
 use super::bell::{Bell, Ring};
-use super::conn::{self, Conn};
+use super::conn::{self, Conn, IpSlot};
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
 use super::sequencer::SAFETY_POLL_MS;
 use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
@@ -275,30 +275,13 @@ async fn accept_loop(
                     let Some(peer) = conn::peer_of(&stream) else {
                         return;
                     };
+                    let Some(slot) = IpSlot::take(&shard.shared, peer.ip()) else {
+                        return;
+                    };
                     let _ = stream.set_nodelay(true);
                     match tls {
-                        None => conn::serve(shard, stream, peer, Vec::new()).await,
-                        Some(acceptor) => {
-                            let handshake = async { Some(acceptor.accept(stream).await) };
-                            let deadline = async {
-                                glommio::timer::sleep(TLS_HANDSHAKE_TIMEOUT).await;
-                                None
-                            };
-                            match futures_lite::future::or(handshake, deadline).await {
-                                Some(Ok(tls_stream)) => {
-                                    let ids = x509_ids(&shard, tls_stream.get_ref().1);
-                                    conn::serve(shard, tls_stream, peer, ids).await
-                                }
-                                Some(Err(e)) => {
-                                    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
-                                    tracing::info!(%peer, "Unsuccessful TLS handshake: {e}");
-                                }
-                                None => {
-                                    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
-                                    tracing::info!(%peer, "TLS handshake not completed within {TLS_HANDSHAKE_TIMEOUT:?}; closing");
-                                }
-                            }
-                        }
+                        None => conn::serve(shard, stream, peer, Vec::new(), slot).await,
+                        Some(acceptor) => serve_tls(shard, stream, peer, slot, acceptor).await,
                     }
                 })
                 .detach();
@@ -310,6 +293,32 @@ async fn accept_loop(
             }
         }
     }
+}
+
+/// The TLS handshake, then the connection as on the plain port; a failed or
+/// unfinished handshake closes it (ZooKeeper's Netty factory).
+async fn serve_tls(
+    shard: Rc<Shard>,
+    stream: glommio::net::TcpStream,
+    peer: SocketAddr,
+    slot: IpSlot,
+    acceptor: TlsAcceptor,
+) {
+    let handshake = async { Some(acceptor.accept(stream).await) };
+    let deadline = async {
+        glommio::timer::sleep(TLS_HANDSHAKE_TIMEOUT).await;
+        None
+    };
+    let failure = match futures_lite::future::or(handshake, deadline).await {
+        Some(Ok(tls_stream)) => {
+            let ids = x509_ids(&shard, tls_stream.get_ref().1);
+            return conn::serve(shard, tls_stream, peer, ids, slot).await;
+        }
+        Some(Err(e)) => format!("Unsuccessful TLS handshake: {e}"),
+        None => format!("TLS handshake not completed within {TLS_HANDSHAKE_TIMEOUT:?}; closing"),
+    };
+    shard.public().stats.auth_failed.fetch_add(1, Relaxed);
+    tracing::info!(%peer, "{failure}");
 }
 
 /// ZooKeeper's `X509AuthenticationProvider`: a client that presented a
