@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::Server;
 use common::raw::{Session, op, req};
+use common::{Server, free_port};
 
 #[test]
 fn acknowledged_writes_survive_kill9_and_restart() {
@@ -65,14 +65,6 @@ fn session_can_be_reattached_after_a_restart() {
     let stat = back.exists("/eph", false).ok().reader().stat();
     assert_eq!(stat.ephemeral_owner, creds.session_id);
     back.close();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn unique_name(tag: &str) -> String {
 
 /// A port that is free right now, picked below Linux's ephemeral range (32768+) so that the
 /// outgoing connections of parallel tests cannot take it between our check and the server's bind.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     use rand::Rng as _;
     let mut rng = rand::thread_rng();
     for _ in 0..200 {
