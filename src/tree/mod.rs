@@ -31,8 +31,6 @@ use std::sync::Arc;
 /// per process. SipHash (std's default) was 29% of the instructions of a
 /// snapshot load and is paid on every read's lookup.
 pub type PathHasher = foldhash::fast::RandomState;
-/// A map keyed by znode path.
-pub type PathMap<V> = HashMap<ZString, V, PathHasher>;
 /// A set of znode paths (or child names).
 pub type PathSet = HashSet<ZString, PathHasher>;
 
