@@ -194,7 +194,11 @@ impl ZData {
     /// recovery read chunk) for as long as the znode lives.
     pub fn detached(&self) -> ZData {
         if self.bytes.is_empty() {
-            return self.clone();
+            // Not a clone: an empty slice still holds its buffer.
+            return ZData {
+                bytes: Bytes::new(),
+                null: self.null,
+            };
         }
         ZData {
             bytes: Bytes::copy_from_slice(&self.bytes),

@@ -175,6 +175,10 @@ pub async fn run(
     }
     let cfg = &shared.config;
     let last_zxid = shared.tree.read().last_zxid();
+    let unpin = shared.tree.write().unpin();
+    if let Some(unpin) = unpin {
+        glommio::spawn_local(unpin_tree(shared.clone(), unpin)).detach();
+    }
     let now = now_ms();
     let mut sessions = SessionTracker::new(shared.server_id, cfg.tick_time_ms as i64, now);
     for (&id, &timeout_ms) in &storage.sessions {
@@ -886,6 +890,29 @@ async fn walk_snapshot(
         // sequencer's and, on a shared core, the shard's.
         glommio::timer::sleep(took.max(Duration::from_micros(50))).await;
     }
+}
+
+/// Nodes the unpin pass visits per step, under the tree's write lock.
+const UNPIN_NODES_PER_STEP: usize = 128;
+
+/// Copies the nodes recovery loaded out of the mapped snapshot file
+/// ([`crate::tree::Unpin`]), a step at a time between the sequencer's rounds
+/// and at most half of this executor's time, as a snapshot walk does.
+async fn unpin_tree(shared: Arc<Shared>, mut unpin: crate::tree::Unpin) {
+    let started = std::time::Instant::now();
+    loop {
+        let stepped = std::time::Instant::now();
+        let more = unpin.step(&mut shared.tree.write(), UNPIN_NODES_PER_STEP);
+        if !more {
+            break;
+        }
+        glommio::timer::sleep(stepped.elapsed().max(Duration::from_micros(50))).await;
+    }
+    tracing::info!(
+        "Snapshot file released: data of {} nodes copied out in {} ms",
+        unpin.copied(),
+        started.elapsed().as_millis()
+    );
 }
 
 /// The writing end of a snapshot: chunks until an empty one (complete: the

@@ -11,7 +11,7 @@
 use super::format::{Adler32, HEADER_LEN, SNAP_DBID, SNAP_MAGIC, check_header, file_header};
 use crate::proto::codec::{Reader, Writer};
 use crate::proto::records::{Acl, decode_acls, encode_acls};
-use crate::proto::{SessionId, ZData, ZString, Zxid};
+use crate::proto::{SessionId, ZString, Zxid};
 use crate::tree::node::Znode;
 use crate::tree::{DataTree, LoadError, ROOT, ReadyNode};
 use bytes::{Bytes, BytesMut};
@@ -313,32 +313,22 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
         .and_then(|n| super::format::zxid_from_name(n, super::format::SNAPSHOT_PREFIX))
         .unwrap_or_default();
     let mut load = tree.begin_load();
-    // Two stages on two threads: a parser decodes the file and allocates
-    // each znode's entry; this thread links the entries into the tree and
-    // copies their data out of the file. Most of a load's time is the first
-    // touch of fresh memory, so the copies are split between the two.
+    // Paths and data stay slices of the file (the tree's `Unpin` copies them
+    // out later, see `tree::load`).
+    load.borrowing(buf.clone());
+    // Two stages on two threads: a parser decodes the file, allocates each
+    // znode's entry and cuts its child name; this thread links the entries
+    // into the tree.
     let extended_types = load.extended_types();
     let (batches, inbox) = crossbeam::channel::bounded::<Vec<Loaded>>(LOAD_QUEUE_BATCHES);
     let file = buf.clone();
     let (parsed, inserted) = std::thread::scope(|scope| {
         let parser = scope.spawn(move || {
-            let base = buf.as_ptr() as usize;
             let mut batch = Vec::with_capacity(LOAD_BATCH_ITEMS);
             let parsed = parse(buf, |item| {
                 batch.push(match item {
-                    Item::Node(offset, path, mut node) => {
-                        // Where the data lies in the file; the node keeps an
-                        // empty placeholder until the other thread copies it.
-                        let data = node.data.bytes();
-                        let data_at = (!data.is_empty()).then(|| {
-                            let start = data.as_ptr() as usize - base;
-                            start..start + data.len()
-                        });
-                        if data_at.is_some() {
-                            node.data = ZData::default();
-                        }
-                        let ready = ReadyNode::new(path.detached(), node, extended_types);
-                        Loaded::Node(offset, ready, data_at)
+                    Item::Node(offset, path, node) => {
+                        Loaded::Node(offset, ReadyNode::new(path, node, extended_types))
                     }
                     Item::Acl(id, acls) => Loaded::Acl(id, acls),
                 });
@@ -365,14 +355,8 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
                 load.acl(id as u64, acls);
                 Ok(())
             }
-            Loaded::Node(offset, ready, data_at) => ready
-                .and_then(|mut ready| {
-                    if let Some(range) = data_at {
-                        // An owned copy: a slice would pin the whole file.
-                        ready.set_data(Bytes::copy_from_slice(&file[range]).into());
-                    }
-                    load.ready_node(ready)
-                })
+            Loaded::Node(offset, ready) => ready
+                .and_then(|ready| load.ready_node(ready))
                 .map_err(|e: LoadError| (offset, e.to_string())),
         });
         (parser.join(), inserted)
@@ -389,12 +373,8 @@ pub fn load(path: &Path, tree: &mut DataTree) -> Result<SnapshotInfo, SnapshotEr
 /// What the parsing thread hands the inserting one.
 enum Loaded {
     Acl(i64, Vec<Acl>),
-    /// Offset, the node, and where its data is in the file (none if empty).
-    Node(
-        u64,
-        Result<ReadyNode, LoadError>,
-        Option<std::ops::Range<usize>>,
-    ),
+    /// Offset and the node.
+    Node(u64, Result<ReadyNode, LoadError>),
 }
 
 /// The number of node records in a snapshot, by skipping from length to
@@ -535,7 +515,7 @@ pub fn parse(
 }
 
 fn read_node(r: &mut Reader) -> Result<Znode, crate::proto::codec::DecodeError> {
-    // A slice of the file: what keeps a node copies it (see `load`).
+    // A slice of the file, as the path is (see `load`).
     let data = r.read_data()?;
     Ok(Znode {
         data,
@@ -578,7 +558,7 @@ pub fn looks_complete(path: &Path) -> bool {
 mod tests {
     use super::*;
     use crate::proto::txn::{Txn, TxnHeader};
-    use crate::proto::{OpCode, perms};
+    use crate::proto::{OpCode, ZData, perms};
 
     fn apply(tree: &mut DataTree, zxid: i64, txn: Txn) {
         let hdr = TxnHeader {
@@ -661,6 +641,77 @@ mod tests {
         same_tree(&tree.read(), &loaded);
         // No temporary file is left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn loaded_nodes_slice_the_file_until_the_unpin_pass_copies_them_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = sample();
+        let mut zxid = 4;
+        let mut both = |t: &mut DataTree, txn: Txn| {
+            zxid += 1;
+            apply(t, zxid, txn);
+        };
+        for i in 0..40 {
+            let parent = format!("/p{i}");
+            both(&mut t, create(&parent, b"parent", Acl::open_unsafe(), -1));
+            for j in 0..5 {
+                let name = format!("{parent}/a-child-name-longer-than-fifteen-bytes-{j}");
+                both(&mut t, create(&name, b"leaf data", Acl::open_unsafe(), -1));
+            }
+        }
+        let mut eph = create("/eph", b"e", Acl::open_unsafe(), -1);
+        if let Txn::Create { ephemeral, .. } = &mut eph {
+            *ephemeral = true;
+        }
+        both(&mut t, eph);
+        let tree = RwLock::new(t);
+        let (path, _) = take(&tree, &[], Zxid(zxid), dir.path()).unwrap();
+        let mut expected = tree.into_inner();
+        let mut loaded = DataTree::new();
+        load(&path, &mut loaded).unwrap();
+        let mapped = || {
+            let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+            maps.contains(path.to_str().unwrap())
+        };
+        let mut unpin = loaded.unpin().expect("a loaded tree slices its file");
+        assert!(loaded.unpin().is_none());
+        // The root's path is kept as `/`, but its empty data is a slice too.
+        assert_eq!(unpin.still_in_file(&loaded), loaded.node_count());
+        assert!(mapped());
+        // Changes between steps, as the server's rounds make them: a
+        // node rewritten, one deleted, one created (none slices the file).
+        assert!(unpin.step(&mut loaded, 3));
+        let changes = [
+            Txn::SetData {
+                path: "/p39/a-child-name-longer-than-fifteen-bytes-4".into(),
+                data: ZData::from(&b"new"[..]),
+                version: 1,
+            },
+            Txn::Delete {
+                op: OpCode::Delete,
+                path: "/p38/a-child-name-longer-than-fifteen-bytes-0".into(),
+            },
+            create("/p37/late", b"late", Acl::open_unsafe(), -1),
+        ];
+        for txn in changes {
+            zxid += 1;
+            apply(&mut loaded, zxid, txn.clone());
+            apply(&mut expected, zxid, txn);
+        }
+        let mut steps = 1;
+        while unpin.step(&mut loaded, 7) {
+            steps += 1;
+        }
+        assert!(steps > 10, "{steps} steps");
+        assert_eq!(unpin.still_in_file(&loaded), 0);
+        // Every node with data but the two whose data came after the load.
+        let with_data = loaded.nodes().filter(|(_, n)| !n.data.is_empty()).count();
+        assert_eq!(unpin.copied(), with_data as u64 - 2);
+        same_tree(&expected, &loaded);
+        // Nothing else holds the file: the pass was the last to.
+        drop(unpin);
+        assert!(!mapped(), "the snapshot is still mapped");
     }
 
     #[test]

@@ -6,11 +6,19 @@
 //! least per node: consecutive siblings (the common case) find their parent
 //! once, their names are added to its child set in one reserved batch, and
 //! the data size is summed as nodes arrive instead of in a second walk.
+//!
+//! Nor does a load copy any node's path or data: they stay slices of the
+//! mapped snapshot file ([`TreeLoad::borrowing`]), so a restart pages in and
+//! zeroes only the tree's own structure before it serves. Half of a load's
+//! time was the first touch of fresh memory, and data is the largest part of
+//! it. [`Unpin`] then copies paths and data out a few nodes at a time while
+//! the server runs; when it is done the file is unmapped.
 
 use super::node::NodeKind;
 use super::table::Entry;
-use super::{DataTree, LoadError, ROOT, Znode, node_size};
+use super::{DataTree, LoadError, Name, ROOT, Znode, node_size};
 use crate::proto::{Acl, ZString, Zxid};
+use bytes::Bytes;
 
 /// A tree being loaded; see [`DataTree::begin_load`]. Finish with
 /// [`TreeLoad::finish`].
@@ -19,7 +27,7 @@ pub struct TreeLoad<'a> {
     /// The parent of the last node loaded, known to be in the tree, and
     /// the names of its children loaded since not yet in its child set.
     parent: Option<ZString>,
-    names: Vec<ZString>,
+    names: Vec<Name>,
 }
 
 /// A snapshot node with everything done that needs no tree: its entry
@@ -28,16 +36,11 @@ pub struct TreeLoad<'a> {
 pub struct ReadyNode {
     entry: Box<Entry>,
     /// The last path segment; `None` for the root.
-    name: Option<ZString>,
+    name: Option<Name>,
     path_size: u64,
 }
 
 impl ReadyNode {
-    /// Replaces the node's data (a loader filling in a copy it made).
-    pub fn set_data(&mut self, data: crate::proto::ZData) {
-        self.entry.node.data = data;
-    }
-
     /// See [`TreeLoad::node`] for `path` and `node`.
     pub fn new(
         path: ZString,
@@ -52,10 +55,7 @@ impl ReadyNode {
             let Some(slash) = path.as_str().rfind('/') else {
                 return Err(LoadError::NotAbsolute(path.as_str().to_owned()));
             };
-            // A copy of its own rather than a slice of the path: slicing
-            // would turn the path into a shared buffer with a 24-byte header,
-            // where the name alone is a few bytes.
-            let name = ZString::from(&path.as_str()[slash + 1..]);
+            let name = Name::from(&path.as_str()[slash + 1..]);
             (path, Some(name))
         };
         Ok(ReadyNode {
@@ -73,6 +73,12 @@ impl<'a> TreeLoad<'a> {
             parent: None,
             names: Vec::new(),
         }
+    }
+
+    /// The nodes loaded refer to `file` (their path and data are slices of
+    /// it) until the tree's [`Unpin`] pass has run.
+    pub fn borrowing(&mut self, file: Bytes) {
+        self.tree.pinned = Some(file);
     }
 
     /// Makes room for `nodes` more nodes (a count known before loading).
@@ -133,7 +139,8 @@ impl<'a> TreeLoad<'a> {
         self.tree.data_size += path_size + data_len;
         let (kind, owner) = (entry.node.kind, entry.node.ephemeral_owner);
         if kind != NodeKind::Persistent {
-            self.tree.index(entry.path.clone(), kind, owner);
+            // Its own copy: the path may be a slice of the file.
+            self.tree.index(entry.path.detached(), kind, owner);
         }
         let old = self.tree.nodes.insert_entry(entry);
         self.forget(path_size, old.as_ref(), 1);
@@ -166,6 +173,70 @@ impl<'a> TreeLoad<'a> {
         self.flush_names();
         self.tree.acls.purge_unused();
         self.tree.last_zxid = last_zxid;
+    }
+}
+
+/// Copies loaded nodes' paths and data out of the snapshot file they slice
+/// (see the module doc), depth first from the root, [`Unpin::step`] by step.
+/// Nodes changed since the load already hold copies of their own; nodes
+/// created since hold nothing of the file.
+pub struct Unpin {
+    file: Bytes,
+    stack: Vec<ZString>,
+    copied: u64,
+}
+
+impl Unpin {
+    pub(super) fn new(file: Bytes) -> Unpin {
+        Unpin {
+            file,
+            stack: vec![ZString::from_static(ROOT)],
+            copied: 0,
+        }
+    }
+
+    /// Visits up to `nodes` more nodes; false once every node has been.
+    pub fn step(&mut self, tree: &mut DataTree, nodes: usize) -> bool {
+        // Inclusive: an empty slice may point just past the last byte.
+        let start = self.file.as_ptr() as usize;
+        let in_file = |p: *const u8| (start..=start + self.file.len()).contains(&(p as usize));
+        for _ in 0..nodes {
+            let Some(path) = self.stack.pop() else { break };
+            let Some((key, node)) = tree.nodes.get_entry_mut(&path) else {
+                continue;
+            };
+            if in_file(key.as_ptr()) {
+                *key = key.detached();
+            }
+            if in_file(node.data.as_ptr()) {
+                self.copied += u64::from(!node.data.is_empty());
+                node.data = node.data.detached();
+            }
+            let parent = if path.as_str() == ROOT {
+                ""
+            } else {
+                path.as_str()
+            };
+            for child in node.children.iter() {
+                self.stack.push(ZString::from(format!("{parent}/{child}")));
+            }
+        }
+        !self.stack.is_empty()
+    }
+
+    /// How many nodes' data was copied so far.
+    pub fn copied(&self) -> u64 {
+        self.copied
+    }
+
+    /// Nodes of `tree` whose path or data is still in the file.
+    #[cfg(test)]
+    pub fn still_in_file(&self, tree: &DataTree) -> usize {
+        let start = self.file.as_ptr() as usize;
+        let in_file = |p: *const u8| (start..=start + self.file.len()).contains(&(p as usize));
+        tree.nodes()
+            .filter(|(p, n)| in_file(p.as_ptr()) || in_file(n.data.as_ptr()))
+            .count()
     }
 }
 
@@ -239,7 +310,7 @@ mod tests {
                 .unwrap()
                 .children
                 .iter()
-                .map(|c| c.as_str().to_owned())
+                .map(str::to_owned)
                 .collect();
             v.sort();
             v

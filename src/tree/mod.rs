@@ -13,12 +13,14 @@
 pub mod acl;
 mod apply;
 mod load;
+mod name;
 pub mod node;
 pub mod read;
 mod table;
 
 pub use acl::{AclCache, AuthContext};
-pub use load::{ReadyNode, TreeLoad};
+pub use load::{ReadyNode, TreeLoad, Unpin};
+pub use name::Name;
 pub use node::{NodeKind, Znode};
 
 use crate::proto::{Acl, EventType, SessionId, Stat, ZString, Zxid};
@@ -74,6 +76,9 @@ pub struct DataTree {
     extended_types: bool,
     /// ZooKeeper's `nodeDataSize`: path and data bytes, kept incrementally.
     data_size: u64,
+    /// The snapshot file loaded nodes still slice their path and data from,
+    /// until an [`Unpin`] has copied them out.
+    pinned: Option<Bytes>,
 }
 
 /// Path length as Java's `String.length()` counts it (UTF-16 code units),
@@ -94,7 +99,7 @@ fn node_size(path: &str, data: &[u8]) -> u64 {
 fn builtin_node(acl: u64, children: &[&'static str]) -> Znode {
     Znode {
         acl,
-        children: children.iter().map(|c| ZString::from_static(c)).collect(),
+        children: children.iter().copied().collect(),
         ..Default::default()
     }
 }
@@ -111,6 +116,7 @@ impl DataTree {
             last_zxid: Zxid::ZERO,
             extended_types: false,
             data_size: 0,
+            pinned: None,
         };
         // ZooKeeper gives the first three nodes ACL id -1 (OPEN_ACL_UNSAFE,
         // no table entry) and the config node READ_ACL_UNSAFE through
@@ -305,7 +311,14 @@ impl DataTree {
         self.containers.clear();
         self.ttls.clear();
         self.data_size = 0;
+        self.pinned = None;
         TreeLoad::new(self)
+    }
+
+    /// The pass that copies loaded nodes' paths and data out of the snapshot
+    /// file they were loaded from; `None` if nothing refers to a file.
+    pub fn unpin(&mut self) -> Option<Unpin> {
+        self.pinned.take().map(Unpin::new)
     }
 }
 

@@ -5,8 +5,9 @@
 //! snapshot stores); [`Znode::stat`] derives the client-visible `Stat` from it
 //! exactly as `DataNode.copyStat` does.
 
-use super::PathSet;
-use crate::proto::{Stat, ZString};
+use super::{Name, PathHasher};
+use crate::proto::Stat;
+use std::collections::HashSet;
 
 /// `ephemeralOwner` of a container node (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -123,12 +124,14 @@ impl Znode {
     }
 }
 
-/// A node's child names (last path segments). Most znodes are leaves, so
-/// the set lives in a box made at the first child: 8 bytes in every node
-/// instead of an inline set's 40. Once made it stays, as ZooKeeper's does
-/// (a lock or queue parent empties and fills again and again).
+/// A node's child names (last path segments, see [`Name`]). Most znodes are
+/// leaves, so the set lives in a box made at the first child: 8 bytes in
+/// every node instead of an inline set's 40. Once made it stays, as
+/// ZooKeeper's does (a lock or queue parent empties and fills again and again).
 #[derive(Clone, Debug, Default)]
-pub struct Children(Option<Box<PathSet>>);
+pub struct Children(Option<Box<ChildSet>>);
+
+type ChildSet = HashSet<Name, PathHasher>;
 
 impl Children {
     pub fn len(&self) -> usize {
@@ -139,21 +142,17 @@ impl Children {
         self.len() == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &ZString> {
-        self.0.iter().flat_map(|s| s.iter())
-    }
-
-    pub fn get(&self, name: &str) -> Option<&ZString> {
-        self.0.as_ref()?.get(name)
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().flat_map(|s| s.iter()).map(Name::as_str)
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.get(name).is_some()
+        self.0.as_ref().is_some_and(|s| s.contains(name))
     }
 
     /// Adds a name; false if it was there.
-    pub fn insert(&mut self, name: ZString) -> bool {
-        self.0.get_or_insert_default().insert(name)
+    pub fn insert(&mut self, name: &str) -> bool {
+        self.0.get_or_insert_default().insert(Name::from(name))
     }
 
     /// Removes a name; false if it was not there.
@@ -166,7 +165,7 @@ impl Children {
     }
 
     /// Adds many names, with room made for all of them first.
-    pub fn extend(&mut self, names: impl ExactSizeIterator<Item = ZString>) {
+    pub fn extend(&mut self, names: impl ExactSizeIterator<Item = Name>) {
         if names.len() == 0 {
             return;
         }
@@ -176,9 +175,9 @@ impl Children {
     }
 }
 
-impl FromIterator<ZString> for Children {
-    fn from_iter<I: IntoIterator<Item = ZString>>(names: I) -> Children {
-        let set: PathSet = names.into_iter().collect();
+impl<'a> FromIterator<&'a str> for Children {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(names: I) -> Children {
+        let set: ChildSet = names.into_iter().map(Name::from).collect();
         Children((!set.is_empty()).then(|| Box::new(set)))
     }
 }
@@ -223,13 +222,13 @@ mod tests {
         let mut c = Children::default();
         assert!(c.is_empty() && c.0.is_none());
         assert!(!c.remove("a"));
-        assert!(c.insert("a".into()));
-        assert!(!c.insert("a".into()));
+        assert!(c.insert("a"));
+        assert!(!c.insert("a"));
         c.extend(["b".into(), "c".into()].into_iter());
         assert_eq!(c.len(), 3);
-        assert!(c.contains("b") && c.get("c").is_some() && !c.contains("d"));
+        assert!(c.contains("b") && c.contains("c") && !c.contains("d"));
         assert!(c.remove("a"));
-        let mut names: Vec<&str> = c.iter().map(ZString::as_str).collect();
+        let mut names: Vec<&str> = c.iter().collect();
         names.sort();
         assert_eq!(names, ["b", "c"]);
         let empty: Children = std::iter::empty().collect();
@@ -245,7 +244,7 @@ mod tests {
             kind: NodeKind::Container,
             ..Default::default()
         };
-        n.children.insert("a".into());
+        n.children.insert("a");
         let s = n.stat();
         // 3 creates, 1 child left: 3 creates + 2 deletes = 5 changes.
         assert_eq!(s.cversion, 5);

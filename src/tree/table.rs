@@ -61,6 +61,18 @@ impl NodeTable {
             .map(|e| &mut e.node)
     }
 
+    /// The node and the path it is kept under; the path may be replaced
+    /// only by an equal one.
+    pub(super) fn get_entry_mut(&mut self, path: &str) -> Option<(&mut ZString, &mut Znode)> {
+        let hash = self.hash(path);
+        self.table
+            .find_mut(hash, |e| e.path.as_str() == path)
+            .map(|e| {
+                let Entry { path, node } = &mut **e;
+                (path, node)
+            })
+    }
+
     pub fn contains_key(&self, path: &str) -> bool {
         self.get(path).is_some()
     }
