@@ -182,7 +182,13 @@ impl<'a> TreeLoad<'a> {
 /// created since hold nothing of the file.
 pub struct Unpin {
     file: Bytes,
-    stack: Vec<ZString>,
+    /// Parents being visited: path, and the names of the children not yet
+    /// visited (a copy taken when the parent was; children created since
+    /// slice nothing, and one deleted since is passed over).
+    pending: Vec<(ZString, Vec<Name>)>,
+    /// The path of the node being visited.
+    path: String,
+    started: bool,
     copied: u64,
 }
 
@@ -190,38 +196,62 @@ impl Unpin {
     pub(super) fn new(file: Bytes) -> Unpin {
         Unpin {
             file,
-            stack: vec![ZString::from_static(ROOT)],
+            pending: Vec::new(),
+            path: String::from(ROOT),
+            started: false,
             copied: 0,
         }
     }
 
     /// Visits up to `nodes` more nodes; false once every node has been.
     pub fn step(&mut self, tree: &mut DataTree, nodes: usize) -> bool {
+        let mut visited = 0;
+        if !self.started {
+            self.started = true;
+            self.visit(tree);
+            visited += 1;
+        }
+        while visited < nodes {
+            let Some((parent, names)) = self.pending.last_mut() else {
+                return false;
+            };
+            let Some(name) = names.pop() else {
+                self.pending.pop();
+                continue;
+            };
+            self.path.clear();
+            if parent.as_str() != ROOT {
+                self.path.push_str(parent);
+            }
+            self.path.push('/');
+            self.path.push_str(&name);
+            self.visit(tree);
+            visited += 1;
+        }
+        !self.pending.is_empty()
+    }
+
+    /// Gives the node at `self.path` copies of its own, and queues its
+    /// children.
+    fn visit(&mut self, tree: &mut DataTree) {
         // Inclusive: an empty slice may point just past the last byte.
         let start = self.file.as_ptr() as usize;
         let in_file = |p: *const u8| (start..=start + self.file.len()).contains(&(p as usize));
-        for _ in 0..nodes {
-            let Some(path) = self.stack.pop() else { break };
-            let Some((key, node)) = tree.nodes.get_entry_mut(&path) else {
-                continue;
-            };
-            if in_file(key.as_ptr()) {
-                *key = key.detached();
-            }
-            if in_file(node.data.as_ptr()) {
-                self.copied += u64::from(!node.data.is_empty());
-                node.data = node.data.detached();
-            }
-            let parent = if path.as_str() == ROOT {
-                ""
-            } else {
-                path.as_str()
-            };
-            for child in node.children.iter() {
-                self.stack.push(ZString::from(format!("{parent}/{child}")));
-            }
+        let Some((key, node)) = tree.nodes.get_entry_mut(&self.path) else {
+            return;
+        };
+        if in_file(key.as_ptr()) {
+            *key = key.detached();
         }
-        !self.stack.is_empty()
+        if in_file(node.data.as_ptr()) {
+            self.copied += u64::from(!node.data.is_empty());
+            node.data = node.data.detached();
+        }
+        if !node.children.is_empty() {
+            let names = node.children.iter().map(Name::from).collect();
+            self.pending
+                .push((ZString::from(self.path.as_str()), names));
+        }
     }
 
     /// How many nodes' data was copied so far.
