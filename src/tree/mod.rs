@@ -316,7 +316,9 @@ impl DataTree {
     }
 
     /// The pass that copies loaded nodes' paths and data out of the snapshot
-    /// file they were loaded from; `None` if nothing refers to a file.
+    /// file they were loaded from; `None` if nothing refers to a file. Whoever
+    /// loads a tree runs it (the server's sequencer does at start); until it
+    /// has, the file stays mapped.
     pub fn unpin(&mut self) -> Option<Unpin> {
         self.pinned.take().map(Unpin::new)
     }
