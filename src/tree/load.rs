@@ -91,9 +91,9 @@ impl<'a> TreeLoad<'a> {
         self.tree.acls.insert_with_id(id, acls);
     }
 
-    /// A node: `path` is its key as kept (give an owned copy, not a slice of
-    /// a file buffer); `""` (ZooKeeper's name for the root in snapshots) and
-    /// `/` both mean the root. `children` and `kind` are rebuilt here,
+    /// A node: `path` and `node.data` are kept as given (slices of a file
+    /// only if the load is [`TreeLoad::borrowing`] it); `""` (ZooKeeper's
+    /// name for the root in snapshots) and `/` both mean the root. `children` and `kind` are rebuilt here,
     /// whatever `node` holds. [`ReadyNode::new`] then [`TreeLoad::ready_node`].
     pub fn node(&mut self, path: ZString, node: Znode) -> Result<(), LoadError> {
         let ready = ReadyNode::new(path, node, self.tree.extended_types)?;
