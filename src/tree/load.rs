@@ -93,8 +93,9 @@ impl<'a> TreeLoad<'a> {
 
     /// A node: `path` and `node.data` are kept as given (slices of a file
     /// only if the load is [`TreeLoad::borrowing`] it); `""` (ZooKeeper's
-    /// name for the root in snapshots) and `/` both mean the root. `children` and `kind` are rebuilt here,
-    /// whatever `node` holds. [`ReadyNode::new`] then [`TreeLoad::ready_node`].
+    /// name for the root in snapshots) and `/` both mean the root.
+    /// `children` and `kind` are rebuilt here, whatever `node` holds.
+    /// [`ReadyNode::new`] then [`TreeLoad::ready_node`].
     pub fn node(&mut self, path: ZString, node: Znode) -> Result<(), LoadError> {
         let ready = ReadyNode::new(path, node, self.tree.extended_types)?;
         self.ready_node(ready)
