@@ -142,32 +142,8 @@ fn get_children(
     if let Err(e) = acl::check(tree.acl(n), perms::READ, auth) {
         return (Err(e), None);
     }
-    (
-        Ok((child_names(&n.children), n.stat())),
-        arm(watch, path, WatchKind::Child),
-    )
-}
-
-/// A node's child names as strings of the reply: one buffer holding them
-/// all, each name a slice of it.
-fn child_names(children: &super::node::Children) -> Vec<ZString> {
-    let mut all = String::with_capacity(children.iter().map(str::len).sum());
-    let ends: Vec<usize> = children
-        .iter()
-        .map(|name| {
-            all.push_str(name);
-            all.len()
-        })
-        .collect();
-    let all = ZString::from(all);
-    let mut start = 0;
-    ends.into_iter()
-        .map(|end| {
-            let name = all.slice(start..end).expect("whole names");
-            start = end;
-            name
-        })
-        .collect()
+    let children = n.children.iter().map(ZString::from).collect();
+    (Ok((children, n.stat())), arm(watch, path, WatchKind::Child))
 }
 
 /// READ or ADMIN lets a client see the ACL; without ADMIN digest hashes are
