@@ -189,29 +189,25 @@ pub struct Unpin {
     pending: Vec<(ZString, Vec<Name>)>,
     /// The path of the node being visited.
     path: String,
-    started: bool,
     copied: u64,
 }
 
 impl Unpin {
-    pub(super) fn new(file: Bytes) -> Unpin {
-        Unpin {
+    /// A pass over `tree`, which slices `file`; visits the root.
+    pub(super) fn new(file: Bytes, tree: &mut DataTree) -> Unpin {
+        let mut unpin = Unpin {
             file,
             pending: Vec::new(),
             path: String::from(ROOT),
-            started: false,
             copied: 0,
-        }
+        };
+        unpin.visit(tree);
+        unpin
     }
 
     /// Visits up to `nodes` more nodes; false once every node has been.
     pub fn step(&mut self, tree: &mut DataTree, nodes: usize) -> bool {
         let mut visited = 0;
-        if !self.started {
-            self.started = true;
-            self.visit(tree);
-            visited += 1;
-        }
         while visited < nodes {
             let Some((parent, names)) = self.pending.last_mut() else {
                 return false;
@@ -235,16 +231,13 @@ impl Unpin {
     /// Gives the node at `self.path` copies of its own, and queues its
     /// children.
     fn visit(&mut self, tree: &mut DataTree) {
-        // Inclusive: an empty slice may point just past the last byte.
-        let start = self.file.as_ptr() as usize;
-        let in_file = |p: *const u8| (start..=start + self.file.len()).contains(&(p as usize));
         let Some((key, node)) = tree.nodes.get_entry_mut(&self.path) else {
             return;
         };
-        if in_file(key.as_ptr()) {
+        if self.in_file(key.as_ptr()) {
             *key = key.detached();
         }
-        if in_file(node.data.as_ptr()) {
+        if self.in_file(node.data.as_ptr()) {
             self.copied += u64::from(!node.data.is_empty());
             node.data = node.data.detached();
         }
@@ -260,13 +253,18 @@ impl Unpin {
         self.copied
     }
 
+    /// Whether `p` points into the file; inclusive, as an empty slice may
+    /// point just past its last byte.
+    fn in_file(&self, p: *const u8) -> bool {
+        let start = self.file.as_ptr() as usize;
+        (start..=start + self.file.len()).contains(&(p as usize))
+    }
+
     /// Nodes of `tree` whose path or data is still in the file.
     #[cfg(test)]
     pub fn still_in_file(&self, tree: &DataTree) -> usize {
-        let start = self.file.as_ptr() as usize;
-        let in_file = |p: *const u8| (start..=start + self.file.len()).contains(&(p as usize));
         tree.nodes()
-            .filter(|(p, n)| in_file(p.as_ptr()) || in_file(n.data.as_ptr()))
+            .filter(|(p, n)| self.in_file(p.as_ptr()) || self.in_file(n.data.as_ptr()))
             .count()
     }
 }

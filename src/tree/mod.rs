@@ -320,7 +320,8 @@ impl DataTree {
     /// loads a tree runs it (the server's sequencer does at start); until it
     /// has, the file stays mapped.
     pub fn unpin(&mut self) -> Option<Unpin> {
-        self.pinned.take().map(Unpin::new)
+        let file = self.pinned.take()?;
+        Some(Unpin::new(file, self))
     }
 }
 
