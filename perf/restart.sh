@@ -10,6 +10,7 @@
 # package. Stops only the processes it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh  # free_port
 NODES=${1:-1000000}
 TXNS=${2:-100000}
 ROUNDS=${3:-3}
@@ -21,7 +22,6 @@ trap cleanup EXIT
 cargo build --release --quiet --bin corral --example gen_datadir
 SRC=$WORK/src
 ./target/release/examples/gen_datadir "$SRC" "$NODES" "$TXNS"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PROBE_PATH=/bench/p0000/n00000
 
 run_corral() {

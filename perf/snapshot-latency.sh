@@ -11,6 +11,7 @@
 # Prints the bench lines, how many snapshots each run wrote, and the latency percentiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh  # free_port
 NODES=${1:-1000000}; RATE=${2:-5000}; SECS=${3:-20}; ROUNDS=${4:-2}
 WORK=$(mktemp -d /tmp/corral-snaplat.XXXXXX)
 PID=""
@@ -18,7 +19,6 @@ cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cargo build --release --quiet --bin corral --example gen_datadir
 ./target/release/examples/gen_datadir "$WORK/src" "$NODES" 0
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 run() {  # label snapCount
   local label=$1 snap=$2 dir=$WORK/run port; port=$(free_port)
   rm -rf "$dir"; cp -r "$WORK/src" "$dir"; sync

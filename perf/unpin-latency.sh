@@ -11,6 +11,7 @@
 # when the pass ended. ROUNDS restarts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh  # free_port
 NODES=${1:-1000000}; RATE=${2:-20000}; ROUNDS=${3:-3}
 WORK=$(mktemp -d /tmp/corral-unpinlat.XXXXXX)
 PID=""
@@ -18,7 +19,6 @@ cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cargo build --release --quiet --bin corral --example gen_datadir
 ./target/release/examples/gen_datadir "$WORK/src" "$NODES" 0
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 bench() {  # port label
   ./target/release/corral bench --servers "127.0.0.1:$1" --sessions 8 --inflight 4 --ratio 10:1 \
     --rate "$RATE" --warmup 0 --duration 2 --server-pid "$PID" --label "$2" --quiet 2>&1 \

@@ -86,10 +86,6 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 fourlw() {  # word port
   python3 - "$1" "$2" <<'EOF' 2>/dev/null || true
 import socket, sys

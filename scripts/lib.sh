@@ -16,6 +16,11 @@ apt_ensure() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
 }
 
+# free_port - prints a TCP port on 127.0.0.1 that is free now (the kernel's pick).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
 # corral_bin REPO - prints the absolute path of the corral binary to run: $CORRAL_BIN when
 # set, else REPO/target/release/corral (built first when missing). Fails when it is not an
 # executable.

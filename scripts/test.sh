@@ -88,10 +88,6 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 fourlw() {  # cmd host port
   printf '%s' "$1" | nc -w 2 "$2" "$3" 2>/dev/null || true
 }
