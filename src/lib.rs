@@ -18,3 +18,4 @@ pub mod storage;
 pub mod tls;
 pub mod tree;
 pub mod watch;
+pub mod zab;

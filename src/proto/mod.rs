@@ -13,6 +13,7 @@ pub mod opcode;
 pub mod path;
 #[cfg(test)]
 mod proptests;
+pub mod quorum;
 pub mod records;
 pub mod request;
 pub mod txn;
