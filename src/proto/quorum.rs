@@ -15,6 +15,10 @@
 //! * `config`: the quorum configuration text (`server.N=...`, `version=`)
 //!   that notifications and NEWLEADER carry;
 //! * `addr`: how Java reads and prints `host:port` text, shared by the two.
+//!
+//! `tests/fixtures/quorum/` holds bytes and verdicts printed by ZooKeeper's
+//! own classes (`Golden.java`, `gen.sh`); `golden` checks this module
+//! against them.
 
 use super::codec::{DecodeError, Reader, Writer};
 use super::records::Id;
@@ -24,6 +28,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 mod addr;
 mod config;
 mod election;
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod proptests;
 
 pub use config::{QuorumMember, parse_config, render_config};
 pub use election::{decode_election_frame, encode_election_frame};
