@@ -1,6 +1,7 @@
 //! Durable storage in Apache ZooKeeper's formats: the txn log, snapshots,
 //! recovery and purge (DESIGN.md §5, docs/architecture.md §8).
 
+pub mod epoch;
 pub mod format;
 pub mod log;
 pub mod logdev;
