@@ -10,3 +10,4 @@ pub mod purge;
 pub mod recovery;
 pub mod snapshot;
 pub mod tool;
+pub mod truncate;
