@@ -8,6 +8,7 @@ pub mod logdev;
 mod mapped;
 pub mod purge;
 pub mod recovery;
+pub mod snap_stream;
 pub mod snapshot;
 pub mod tool;
 pub mod truncate;
