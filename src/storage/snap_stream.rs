@@ -815,4 +815,50 @@ mod tests {
         std::fs::write(dir.join("corral.snapstream"), stream_of(&tree, &sessions)).unwrap();
         std::fs::write(dir.join("corral.nodes.txt"), dump(&tree)).unwrap();
     }
+
+    #[test]
+    fn a_snap_replaces_a_diverged_database_end_to_end() {
+        use crate::storage::{format, recovery, truncate};
+        let data = tempfile::tempdir().unwrap();
+        let snap_dir = recovery::version_dir(data.path()).unwrap();
+        let log_dir = snap_dir.clone();
+        // The learner's own history: a snapshot and txns up to 1:30, some
+        // of which the leader never had.
+        let mut ours = DataTree::new();
+        let mut log = BytesMut::new();
+        log.extend_from_slice(&format::file_header(format::LOG_MAGIC, format::LOG_DBID));
+        for c in 1..=30 {
+            let txn = create(&format!("/ours{c}"), None, Acl::open_unsafe(), false);
+            let hdr = TxnHeader {
+                session_id: SessionId(9),
+                cxid: c,
+                zxid: Zxid::new(1, c as u32),
+                time_ms: 0,
+                op: txn.op().as_i32(),
+            };
+            format::encode_log_record(&mut log, &hdr, &txn);
+            if c <= 25 {
+                ours.apply(&hdr, &txn, &mut Vec::new()).unwrap();
+            }
+        }
+        std::fs::write(log_dir.join("log.100000001"), &log).unwrap();
+        let lock = parking_lot::RwLock::new(ours);
+        snapshot::take(&lock, &[], Zxid::new(1, 25), &snap_dir).unwrap();
+        // The leader's tree at 1:20 (a forced SNAP, below our last zxid).
+        let (theirs, sessions) = big_tree();
+        let at = Zxid::new(1, 20);
+        let mut rx = SnapReceiver::new(&snap_dir, at, MAX_RECORD).unwrap();
+        let mut stream = stream_of(&theirs, &sessions);
+        assert_eq!(rx.feed(&mut stream).unwrap(), Progress::Complete);
+        rx.finish().unwrap();
+        let cleared = truncate::clear_for_snap(&snap_dir, &log_dir, at).unwrap();
+        assert_eq!(cleared.logs_removed.len(), 1);
+        assert_eq!(cleared.snapshots_removed.len(), 1);
+        let r = recovery::recover(&snap_dir, &log_dir, false, 1 << 20).unwrap();
+        assert_eq!(r.last_logged, at);
+        assert_eq!(r.sessions.len(), 3);
+        assert!(r.tree.get("/ours1").is_none());
+        // The big tree's own zxids differ from the SNAP's; the nodes match.
+        same_tree(&theirs, &r.tree);
+    }
 }

@@ -513,4 +513,39 @@ mod tests {
         write_log(&d.log, "m", &zxids(8, 9));
         recovers_to(&d, &tree_after("m", &zxids(1, 9)), Zxid::new(1, 9));
     }
+
+    #[test]
+    fn a_learner_swaps_in_the_truncated_history_while_a_walk_is_under_way() {
+        let d = dirs();
+        let all = zxids(1, 200);
+        snapshot_after(&d.snap, "n", &[], Zxid::ZERO);
+        write_log(&d.log, "n", &all);
+        let serving = RwLock::new(
+            recovery::recover(&d.snap, &d.log, false, 1 << 20)
+                .unwrap()
+                .tree,
+        );
+        let (mut walk, mut buf) = {
+            let tree = serving.read();
+            snapshot::Walk::start(&tree, &[], tree.last_zxid())
+        };
+        assert_eq!(walk.step(&serving.read(), &mut buf), snapshot::Step::More);
+        // TRUNC 1:150: the caller has closed its log; cut, rebuild, swap.
+        truncate_to(&d.snap, &d.log, all[149]).unwrap();
+        let opts = recovery::RecoverOptions {
+            extended_types: false,
+            max_torn: 1 << 20,
+            keep_txns: 10,
+        };
+        let rebuilt = recovery::recover_with(&d.snap, &d.log, &opts).unwrap();
+        assert_eq!(rebuilt.last_logged, all[149]);
+        assert_eq!(rebuilt.recent.back().map(|t| t.zxid), Some(all[149]));
+        let old = std::mem::replace(&mut *serving.write(), rebuilt.tree);
+        assert_eq!(old.last_zxid(), all[199]);
+        assert_eq!(serving.read().last_zxid(), all[149]);
+        assert_eq!(
+            walk.step(&serving.read(), &mut buf),
+            snapshot::Step::Replaced
+        );
+    }
 }
