@@ -1,6 +1,8 @@
 //! Snapshots in ZooKeeper's `FileSnap` format: header, sessions, the ACL
 //! table, every node parents-first (root as `""`), the `/` end marker, then
-//! the Adler32 seal (`checksum | "/"`) over everything before it.
+//! the Adler32 seal (`checksum | "/"`) over everything before it. ZooKeeper
+//! 3.6+ may follow it with a digest and 3.9 with lastProcessedZxid, each
+//! sealed again; `parse` reads and checks them, corral writes neither.
 //!
 //! Taking one is *fuzzy*, as in ZooKeeper: the tree is walked in small chunks,
 //! each under a short read lock, while the sequencer keeps applying. Replaying
@@ -41,6 +43,8 @@ pub struct SnapshotInfo {
     pub nodes: usize,
     /// ZooKeeper 3.6+ writes `ZxidDigest { zxid, version, digest }` after the seal.
     pub digest: Option<(i64, i32, i64)>,
+    /// ZooKeeper 3.9 writes the tree's lastProcessedZxid after that.
+    pub last_processed_zxid: Option<Zxid>,
 }
 
 /// A snapshot file that cannot be used, with where it went wrong.
@@ -520,28 +524,56 @@ pub fn parse(
     if end.as_str() != END_PATH {
         return Err((at(&r), "seal not followed by \"/\"".into()));
     }
-    if r.remaining() >= 20 {
+    // ZooKeeper 3.6+ may add sections after the seal, each sealed again
+    // (`FileSnap.serialize`): the digest if `zookeeper.digest.enabled`, and
+    // since 3.9 lastProcessedZxid if
+    // `zookeeper.serializeLastProcessedZxid.enabled` (both on by default).
+    // ZooKeeper reads them by its own settings; their lengths tell which
+    // are here.
+    let (digest, last_zxid) = match r.remaining() {
+        n if n == LAST_ZXID_SECTION => (false, true),
+        n if n == DIGEST_SECTION + LAST_ZXID_SECTION => (true, true),
+        n => (n >= DIGEST_SECTION - SEAL_BYTES, false),
+    };
+    if digest {
         let z = r.read_i64().unwrap_or_default();
         let v = r.read_i32().unwrap_or_default();
         let d = r.read_i64().unwrap_or_default();
         info.digest = Some((z, v, d));
-        // ZooKeeper seals the digest as well (`FileSnap.serialize`) and
-        // checks that seal on load: a checksum of every byte before it.
-        let seal_at = HEADER_LEN + r.offset();
-        let bad_seal = |e: String| (seal_at as u64, format!("digest seal: {e}"));
-        let stored = r.read_i64().map_err(|e| bad_seal(e.to_string()))?;
-        let computed = Adler32::of(&buf[..seal_at]);
-        if stored != computed {
-            return Err(bad_seal(format!(
-                "checksum mismatch (stored {stored}, computed {computed})"
-            )));
-        }
-        let end = r.read_ustring().map_err(|e| bad_seal(e.to_string()))?;
-        if end.as_str() != END_PATH {
-            return Err(bad_seal("not followed by \"/\"".into()));
-        }
+        check_seal(&buf, &mut r, "digest seal")?;
+    }
+    if last_zxid {
+        let z = r.read_i64().map_err(|e| (at(&r), e.to_string()))?;
+        info.last_processed_zxid = Some(Zxid(z));
+        check_seal(&buf, &mut r, "lastProcessedZxid seal")?;
     }
     Ok(info)
+}
+
+/// A seal: 8 bytes of checksum, then the string "/".
+const SEAL_BYTES: usize = 8 + 4 + 1;
+/// `ZxidDigest { zxid, digestVersion, digest }` and its seal.
+const DIGEST_SECTION: usize = 8 + 4 + 8 + SEAL_BYTES;
+/// lastProcessedZxid and its seal.
+const LAST_ZXID_SECTION: usize = 8 + SEAL_BYTES;
+
+/// Checks a seal after a section: the checksum of every byte of the file
+/// before it, then "/".
+fn check_seal(buf: &[u8], r: &mut Reader, what: &str) -> Result<(), (u64, String)> {
+    let seal_at = HEADER_LEN + r.offset();
+    let bad_seal = |e: String| (seal_at as u64, format!("{what}: {e}"));
+    let stored = r.read_i64().map_err(|e| bad_seal(e.to_string()))?;
+    let computed = Adler32::of(&buf[..seal_at]);
+    if stored != computed {
+        return Err(bad_seal(format!(
+            "checksum mismatch (stored {stored}, computed {computed})"
+        )));
+    }
+    let end = r.read_ustring().map_err(|e| bad_seal(e.to_string()))?;
+    if end.as_str() != END_PATH {
+        return Err(bad_seal("not followed by \"/\"".into()));
+    }
+    Ok(())
 }
 
 fn read_node(r: &mut Reader) -> Result<Znode, crate::proto::codec::DecodeError> {
@@ -855,6 +887,46 @@ mod tests {
         let (mut walk, mut buf) = Walk::start(&tree, &[], Zxid(4));
         assert_eq!(walk.step(&tree, &mut buf), Step::Done);
         assert_eq!(walk.step(&tree, &mut buf), Step::Done);
+    }
+
+    /// Appends ZooKeeper 3.9's lastProcessedZxid section and its seal.
+    fn with_last_zxid(snap: &[u8], zxid: i64) -> Vec<u8> {
+        let mut out = BytesMut::from(snap);
+        Writer::new(&mut out).i64(zxid);
+        let sum = Adler32::of(&out);
+        Writer::new(&mut out).i64(sum).ustring(END_PATH);
+        out.to_vec()
+    }
+
+    #[test]
+    fn zookeeper_3_9s_last_zxid_section_is_read_with_or_without_a_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let (path, _) = take(&tree, &[], Zxid(4), dir.path()).unwrap();
+        let plain = std::fs::read(&path).unwrap();
+        // Digest off: the section follows the seal directly.
+        let alone = with_last_zxid(&plain, 4);
+        let info = parse(Bytes::from(alone.clone()), |_| Ok(())).unwrap();
+        assert_eq!(
+            (info.digest, info.last_processed_zxid),
+            (None, Some(Zxid(4)))
+        );
+        // Both (ZooKeeper 3.9's defaults).
+        let both = with_last_zxid(&with_digest(&plain, 4, 77), 4);
+        let info = parse(Bytes::from(both.clone()), |_| Ok(())).unwrap();
+        assert_eq!(info.digest, Some((4, 2, 77)));
+        assert_eq!(info.last_processed_zxid, Some(Zxid(4)));
+        std::fs::write(&path, &both).unwrap();
+        assert!(looks_complete(&path));
+        assert!(load(&path, &mut DataTree::new()).is_ok());
+        for good in [alone, both] {
+            let mut bad = good.clone();
+            let n = bad.len();
+            bad[n - 14] ^= 0x01;
+            let (offset, reason) = parse(Bytes::from(bad), |_| Ok(())).unwrap_err();
+            assert_eq!(offset, n as u64 - 13);
+            assert!(reason.contains("lastProcessedZxid seal"), "{reason}");
+        }
     }
 
     #[test]
