@@ -8,9 +8,9 @@
 //! A log record is dropped by zeroing it and everything after it in its
 //! segment (a zero length reads as the end of the log, to ZooKeeper too,
 //! which truncates the file instead: `FileTxnLog.truncate`); later segments
-//! are deleted. Unlike ZooKeeper's TRUNC, snapshots named above the zxid are
-//! deleted too: recovery would otherwise load one and bring back the txns
-//! just cut (ZOOKEEPER-1549).
+//! are deleted. Unlike ZooKeeper's TRUNC (`FileTxnSnapLog.truncateLog`
+//! touches only the logs), snapshots named above the zxid are deleted too:
+//! recovery would otherwise load one and bring back the txns just cut.
 //!
 //! Every step leaves a directory that recovers to a consistent history,
 //! should the process die between two steps: later log segments go first,
