@@ -862,8 +862,14 @@ async fn walk_snapshot(
     use crate::storage::snapshot::WRITE_CHUNK_BYTES;
     loop {
         let stepped = std::time::Instant::now();
-        let more = walk.step(&shared.tree, &mut buf);
+        let step = walk.step(&shared.tree.read(), &mut buf);
         let took = stepped.elapsed();
+        if step == crate::storage::snapshot::Step::Replaced {
+            // The tree was replaced under the walk: hanging up abandons the
+            // file rather than mix two trees in it.
+            return;
+        }
+        let more = step == crate::storage::snapshot::Step::More;
         if buf.len() >= WRITE_CHUNK_BYTES || !more {
             let mut chunk = buf.split().freeze();
             loop {

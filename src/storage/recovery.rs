@@ -2,27 +2,69 @@
 //! (`FileTxnSnapLog.restore`). A torn tail — the last write of the newest log
 //! cut short by a crash, never acknowledged — is cut with a warning; a bad
 //! record anywhere else is a hard error naming the file and offset.
+//!
+//! A learner runs it again while serving, after `truncate` has cut its
+//! history (TRUNC) or a SNAP has been installed, and swaps the fresh tree
+//! in. It reports what replication needs besides the tree: the last logged
+//! zxid and, if asked, the last txns replayed (the DIFF window).
 
 use super::format::{self, LOG_PREFIX, LogReader, SNAPSHOT_PREFIX, VERSION_DIR};
 use super::snapshot;
 use crate::proto::txn::Txn;
 use crate::proto::{SessionId, Zxid};
 use crate::tree::DataTree;
-use std::collections::BTreeMap;
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// What startup found on disk.
 pub struct Recovered {
+    /// A tree of its own: a learner replacing its database after a TRUNC or
+    /// SNAP swaps it in for the one it serves.
     pub tree: DataTree,
     /// Live sessions and their timeouts (`ZKDatabase.sessionsWithTimeouts`).
     pub sessions: BTreeMap<SessionId, i32>,
     /// The snapshot loaded, if any (none on a fresh data directory).
     pub snapshot: Option<PathBuf>,
+    /// The zxid it was named for.
+    pub snapshot_zxid: Option<Zxid>,
+    /// The last logged zxid (the snapshot's if no logged txn follows it).
+    /// Recovery applies every logged txn, committed or not, as ZooKeeper's
+    /// `FileTxnSnapLog.restore` does, so this is also the tree's last zxid:
+    /// the zxid a vote and an ACKEPOCH carry, and what the epoch files are
+    /// checked against ([`super::epoch::load_epochs`]).
+    pub last_logged: Zxid,
+    /// The last [`RecoverOptions::keep_txns`] txns replayed, oldest first:
+    /// what ZooKeeper refills its `committedLog` with on load, so that a
+    /// leader can answer a DIFF from memory after a restart.
+    pub recent: VecDeque<RecentTxn>,
     pub txns_replayed: u64,
     pub log_files_read: usize,
     /// Where a torn tail was cut: file and offset.
     pub cut: Option<(PathBuf, u64)>,
+}
+
+/// One replayed txn as the log holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentTxn {
+    pub zxid: Zxid,
+    /// The record's txn bytes: header, body and any digest, as a PROPOSAL
+    /// carries them. Copied out of the log file, which a later truncation
+    /// may rewrite.
+    pub bytes: Bytes,
+}
+
+/// How to recover.
+#[derive(Clone, Copy, Debug)]
+pub struct RecoverOptions {
+    /// `zookeeper.extendedTypesEnabled`.
+    pub extended_types: bool,
+    /// The most bytes one log write can span (the reach of a torn tail).
+    pub max_torn: u64,
+    /// How many of the last replayed txns to keep in [`Recovered::recent`]
+    /// (ZooKeeper: `zookeeper.commitLogCount`, 500); 0 keeps none.
+    pub keep_txns: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,149 +143,243 @@ pub fn recover(
     extended_types: bool,
     max_torn: u64,
 ) -> Result<Recovered, RecoveryError> {
+    let opts = RecoverOptions {
+        extended_types,
+        max_torn,
+        keep_txns: 0,
+    };
+    recover_with(snap_dir, log_dir, &opts)
+}
+
+/// [`recover`] with every option. Nothing else may write either directory
+/// meanwhile; it may run while the server serves another tree (a learner
+/// rebuilding its database after a TRUNC or SNAP), provided no snapshot of
+/// that tree is being written.
+pub fn recover_with(
+    snap_dir: &Path,
+    log_dir: &Path,
+    opts: &RecoverOptions,
+) -> Result<Recovered, RecoveryError> {
     remove_unfinished_snapshots(snap_dir)?;
-    let mut tree = DataTree::new();
-    tree.set_extended_types_enabled(extended_types);
-    let mut sessions = BTreeMap::new();
     let logs = list(log_dir, LOG_PREFIX)?;
-    // Newest first; a snapshot that fails to load is passed over for an
-    // older one (as ZooKeeper does), provided the logs reach back to it.
-    let mut snap_zxid = None;
-    let mut loaded = None;
+    let Some(base) = load_newest_snapshot(snap_dir, opts.extended_types)? else {
+        if !logs.is_empty() {
+            return Err(RecoveryError::LogsWithoutSnapshot {
+                snap_dir: snap_dir.to_owned(),
+                log_dir: log_dir.to_owned(),
+            });
+        }
+        let mut tree = DataTree::new();
+        tree.set_extended_types_enabled(opts.extended_types);
+        return Ok(Recovered {
+            tree,
+            sessions: BTreeMap::new(),
+            snapshot: None,
+            snapshot_zxid: None,
+            last_logged: Zxid::ZERO,
+            recent: VecDeque::new(),
+            txns_replayed: 0,
+            log_files_read: 0,
+            cut: None,
+        });
+    };
+    tracing::info!(
+        "Loaded snapshot {} ({} nodes, {} sessions)",
+        base.path.display(),
+        base.tree.node_count(),
+        base.sessions.len()
+    );
+    let Snapshot {
+        zxid: snap_zxid,
+        path,
+        mut tree,
+        mut sessions,
+    } = base;
+    let wanted = logs_after(&logs, snap_zxid);
+    let mut replay = Replay {
+        last: snap_zxid,
+        replayed: 0,
+        recent: VecDeque::new(),
+        keep: opts.keep_txns,
+    };
+    let mut cut = None;
+    for (i, (_, log)) in wanted.iter().enumerate() {
+        let newest = i + 1 == wanted.len();
+        if let Some(at) = replay.file(log, newest, opts.max_torn, &mut tree, &mut sessions)? {
+            cut = Some((log.clone(), at));
+        }
+    }
+    let last = replay.last;
+    tree.set_last_zxid(last.max(tree.last_zxid()));
+    Ok(Recovered {
+        tree,
+        sessions,
+        snapshot: Some(path),
+        snapshot_zxid: Some(snap_zxid),
+        last_logged: last,
+        recent: replay.recent,
+        txns_replayed: replay.replayed,
+        log_files_read: wanted.len(),
+        cut,
+    })
+}
+
+/// A snapshot loaded.
+struct Snapshot {
+    zxid: Zxid,
+    path: PathBuf,
+    tree: DataTree,
+    sessions: BTreeMap<SessionId, i32>,
+}
+
+/// The newest snapshot that loads; `None` if there is none at all. A
+/// snapshot that fails to load is passed over for an older one (as
+/// ZooKeeper does); if none loads, the first failure is the error (never
+/// start empty over a snapshot we could not read).
+fn load_newest_snapshot(
+    snap_dir: &Path,
+    extended_types: bool,
+) -> Result<Option<Snapshot>, RecoveryError> {
     let mut unusable = None;
     for (zxid, path) in list(snap_dir, SNAPSHOT_PREFIX)?.into_iter().rev() {
         if !snapshot::looks_complete(&path) {
             tracing::warn!("Skipping incomplete snapshot {}", path.display());
             continue;
         }
+        let mut tree = DataTree::new();
+        tree.set_extended_types_enabled(extended_types);
         match snapshot::load(&path, &mut tree) {
             Ok(info) => {
-                sessions = info.sessions.into_iter().collect();
-                snap_zxid = Some(zxid);
-                loaded = Some(path);
-                break;
+                return Ok(Some(Snapshot {
+                    zxid,
+                    path,
+                    tree,
+                    sessions: info.sessions.into_iter().collect(),
+                }));
             }
             Err(e) => {
                 tracing::error!("Unusable snapshot: {e}; trying an older one");
                 unusable.get_or_insert(e);
-                tree = DataTree::new();
-                tree.set_extended_types_enabled(extended_types);
             }
         }
     }
-    let Some(snap_zxid) = snap_zxid else {
-        if let Some(e) = unusable {
-            // Never start empty over a snapshot we could not read.
-            return Err(RecoveryError::Snapshot(e));
-        }
-        if logs.is_empty() {
-            return Ok(Recovered {
-                tree,
-                sessions,
-                snapshot: None,
-                txns_replayed: 0,
-                log_files_read: 0,
-                cut: None,
-            });
-        }
-        return Err(RecoveryError::LogsWithoutSnapshot {
-            snap_dir: snap_dir.to_owned(),
-            log_dir: log_dir.to_owned(),
-        });
-    };
-    tracing::info!(
-        "Loaded snapshot {} ({} nodes, {} sessions)",
-        loaded.as_ref().unwrap().display(),
-        tree.node_count(),
-        sessions.len()
-    );
-    let wanted = logs_after(&logs, snap_zxid);
-    let mut last = snap_zxid;
-    let mut replayed = 0u64;
-    let mut cut = None;
-    for (i, (_, path)) in wanted.iter().enumerate() {
-        let newest = i + 1 == wanted.len();
+    match unusable {
+        Some(e) => Err(RecoveryError::Snapshot(e)),
+        None => Ok(None),
+    }
+}
+
+/// Log replay over a loaded snapshot.
+struct Replay {
+    /// The last zxid applied (at first, the snapshot's).
+    last: Zxid,
+    replayed: u64,
+    recent: VecDeque<RecentTxn>,
+    keep: usize,
+}
+
+impl Replay {
+    /// Applies the txns of one log file after `last`; returns where a torn
+    /// tail was cut, if one was (only the newest file may have one).
+    fn file(
+        &mut self,
+        path: &Path,
+        newest: bool,
+        max_torn: u64,
+        tree: &mut DataTree,
+        sessions: &mut BTreeMap<SessionId, i32>,
+    ) -> Result<Option<u64>, RecoveryError> {
         // Mapped, not copied: nothing writes the logs until recovery ends
         // (cutting a torn tail overwrites it with zeros; it never truncates).
         let bytes = super::mapped::read(path).map_err(io_err(path))?;
+        let corrupt = |bad: format::BadRecord| RecoveryError::Corrupt {
+            file: path.to_owned(),
+            offset: bad.offset,
+            reason: bad.reason,
+        };
         let mut reader = match LogReader::new(bytes) {
             Ok(r) => r,
             Err(bad) if newest && bad.offset == 0 => {
                 // Created but its header never made it: nothing in it was
                 // acknowledged.
                 tracing::warn!("{}: {}; ignoring the empty log", path.display(), bad.reason);
-                continue;
+                return Ok(None);
             }
-            Err(bad) => {
-                return Err(RecoveryError::Corrupt {
-                    file: path.clone(),
-                    offset: bad.offset,
-                    reason: bad.reason,
-                });
-            }
+            Err(bad) => return Err(corrupt(bad)),
         };
+        let file = reader.bytes().clone();
         let mut bad_record = None;
         for entry in reader.by_ref() {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(bad) => {
-                    bad_record = Some(bad);
-                    break;
+            match entry {
+                Ok(e) => {
+                    // The txn bytes: between checksum and length, and the
+                    // end-of-record byte.
+                    let txn = &file[e.offset as usize + 12..(e.offset + e.len) as usize - 1];
+                    self.apply(path, &e, txn, tree, sessions)?;
                 }
-            };
-            let zxid = entry.hdr.zxid;
-            if zxid <= last {
-                continue;
+                Err(bad) => bad_record = Some(bad),
             }
-            if zxid.epoch() == last.epoch() && zxid.0 != last.0 + 1 {
-                return Err(RecoveryError::Gap {
-                    after: last,
-                    next: zxid,
-                    file: path.clone(),
-                });
-            }
-            match &entry.txn {
-                Txn::CreateSession { timeout_ms } => {
-                    sessions.insert(entry.hdr.session_id, *timeout_ms);
-                }
-                Txn::CloseSession { .. } => {
-                    sessions.remove(&entry.hdr.session_id);
-                }
-                _ => {}
-            }
-            // Over a fuzzy snapshot some txns are already reflected; the tree
-            // answers those with an error and stays consistent.
-            let _ = tree.apply(&entry.hdr, &entry.txn, &mut Vec::new());
-            last = zxid;
-            replayed += 1;
         }
-        if let Some(bad) = bad_record {
-            if !newest || reader.data_after(bad.offset, max_torn) {
-                return Err(RecoveryError::Corrupt {
-                    file: path.clone(),
-                    offset: bad.offset,
-                    reason: bad.reason,
-                });
-            }
-            tracing::warn!(
-                "{}: torn tail at offset {} ({}); cutting it: it was never acknowledged",
-                path.display(),
-                bad.offset,
-                bad.reason
-            );
-            zero_from(path, bad.offset, reader.file_len()).map_err(io_err(path))?;
-            cut = Some((path.clone(), bad.offset));
+        let Some(bad) = bad_record else {
+            return Ok(None);
+        };
+        if !newest || reader.data_after(bad.offset, max_torn) {
+            return Err(corrupt(bad));
         }
+        tracing::warn!(
+            "{}: torn tail at offset {} ({}); cutting it: it was never acknowledged",
+            path.display(),
+            bad.offset,
+            bad.reason
+        );
+        zero_from(path, bad.offset, reader.file_len()).map_err(io_err(path))?;
+        Ok(Some(bad.offset))
     }
-    tree.set_last_zxid(last.max(tree.last_zxid()));
-    Ok(Recovered {
-        tree,
-        sessions,
-        snapshot: loaded,
-        txns_replayed: replayed,
-        log_files_read: wanted.len(),
-        cut,
-    })
+
+    fn apply(
+        &mut self,
+        path: &Path,
+        entry: &format::LogEntry,
+        txn_bytes: &[u8],
+        tree: &mut DataTree,
+        sessions: &mut BTreeMap<SessionId, i32>,
+    ) -> Result<(), RecoveryError> {
+        let zxid = entry.hdr.zxid;
+        if zxid <= self.last {
+            return Ok(());
+        }
+        if zxid.epoch() == self.last.epoch() && zxid.0 != self.last.0 + 1 {
+            return Err(RecoveryError::Gap {
+                after: self.last,
+                next: zxid,
+                file: path.to_owned(),
+            });
+        }
+        match &entry.txn {
+            Txn::CreateSession { timeout_ms } => {
+                sessions.insert(entry.hdr.session_id, *timeout_ms);
+            }
+            Txn::CloseSession { .. } => {
+                sessions.remove(&entry.hdr.session_id);
+            }
+            _ => {}
+        }
+        // Over a fuzzy snapshot some txns are already reflected; the tree
+        // answers those with an error and stays consistent.
+        let _ = tree.apply(&entry.hdr, &entry.txn, &mut Vec::new());
+        if self.keep > 0 {
+            if self.recent.len() == self.keep {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(RecentTxn {
+                zxid,
+                bytes: Bytes::copy_from_slice(txn_bytes),
+            });
+        }
+        self.last = zxid;
+        self.replayed += 1;
+        Ok(())
+    }
 }
 
 /// Snapshots a crash interrupted (`tmp.snapshot.<zxid>`, never renamed into
@@ -265,7 +401,7 @@ fn remove_unfinished_snapshots(snap_dir: &Path) -> Result<(), RecoveryError> {
 
 /// Zeroes `[from, len)` of a log file and syncs it, so the cut tail reads as
 /// padding from now on (to ZooKeeper too).
-fn zero_from(path: &Path, from: u64, len: u64) -> std::io::Result<()> {
+pub(super) fn zero_from(path: &Path, from: u64, len: u64) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
     f.seek(SeekFrom::Start(from))?;
     let zeros = vec![0u8; 1 << 16];
@@ -468,6 +604,57 @@ mod tests {
         let r = recover(&d.snap, &d.log, false, 1 << 20).unwrap();
         assert_eq!(r.snapshot.unwrap().file_name().unwrap(), "snapshot.0");
         assert!(r.tree.get("/b").is_some());
+    }
+
+    #[test]
+    fn last_logged_and_the_recent_window_come_from_the_replayed_log() {
+        let d = dirs();
+        let fresh = recover(&d.snap, &d.log, false, 1 << 20).unwrap();
+        assert_eq!(fresh.last_logged, Zxid::ZERO);
+        assert_eq!(fresh.snapshot_zxid, None);
+        empty_snapshot(&d);
+        let txns: Vec<Txn> = (0..10).map(|i| create(&format!("/n{i}"), i + 1)).collect();
+        write_log(&d.log, 1, &txns[..6], 64);
+        let second = write_log(&d.log, 7, &txns[6..], 64);
+        let opts = RecoverOptions {
+            extended_types: false,
+            max_torn: 1 << 20,
+            keep_txns: 4,
+        };
+        let r = recover_with(&d.snap, &d.log, &opts).unwrap();
+        assert_eq!(r.last_logged, Zxid(10));
+        assert_eq!(r.tree.last_zxid(), Zxid(10));
+        assert_eq!(r.snapshot_zxid, Some(Zxid(0)));
+        let zxids: Vec<i64> = r.recent.iter().map(|t| t.zxid.0).collect();
+        assert_eq!(zxids, [7, 8, 9, 10]);
+        // The bytes are the record's own, not a slice of the mapped file.
+        let logged = std::fs::read(&second).unwrap();
+        let last = &r.recent[3].bytes;
+        let at = logged
+            .windows(last.len())
+            .position(|w| w == &last[..])
+            .unwrap();
+        assert_eq!(at + last.len() + 1, logged.len() - 64, "ends before 'B'");
+        let (logged_hdr, txn, _) = format::decode_txn(last.clone()).unwrap();
+        assert_eq!((logged_hdr.zxid, txn), (Zxid(10), txns[9].clone()));
+        // By default nothing is kept; a snapshot alone is its own last zxid.
+        assert!(
+            recover(&d.snap, &d.log, false, 1 << 20)
+                .unwrap()
+                .recent
+                .is_empty()
+        );
+        let d = dirs();
+        let mut t = DataTree::new();
+        let c = create("/a", 1);
+        t.apply(&hdr(5, &c), &c, &mut Vec::new()).unwrap();
+        snapshot::take(&RwLock::new(t), &[], Zxid(5), &d.snap).unwrap();
+        assert_eq!(
+            recover(&d.snap, &d.log, false, 1 << 20)
+                .unwrap()
+                .last_logged,
+            Zxid(5)
+        );
     }
 
     #[test]

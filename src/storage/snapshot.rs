@@ -1,19 +1,25 @@
 //! Snapshots in ZooKeeper's `FileSnap` format: header, sessions, the ACL
 //! table, every node parents-first (root as `""`), the `/` end marker, then
-//! the Adler32 seal (`checksum | "/"`) over everything before it.
+//! the Adler32 seal (`checksum | "/"`) over everything before it. ZooKeeper
+//! 3.6+ may follow it with a digest and 3.9 with lastProcessedZxid, each
+//! sealed again; `parse` reads and checks them, corral writes neither.
 //!
 //! Taking one is *fuzzy*, as in ZooKeeper: the tree is walked in small chunks,
 //! each under a short read lock, while the sequencer keeps applying. Replaying
 //! the log from the snapshot's zxid over it gives the exact tree. Nodes
 //! created after the snapshot began are left out (the log recreates them), so
 //! every node written refers to an ACL in the table written before it.
+//!
+//! The same walk makes the body a leader streams after a SNAP packet
+//! ([`Walk`]); a walk over a tree that was replaced under it stops
+//! ([`Step::Replaced`]). Receiving that stream is `snap_stream`'s.
 
 use super::format::{Adler32, HEADER_LEN, SNAP_DBID, SNAP_MAGIC, check_header, file_header};
 use crate::proto::codec::{Reader, Writer};
 use crate::proto::records::{Acl, decode_acls, encode_acls};
 use crate::proto::{SessionId, ZString, Zxid};
 use crate::tree::node::Znode;
-use crate::tree::{DataTree, LoadError, ROOT, ReadyNode};
+use crate::tree::{DataTree, Generation, LoadError, ROOT, ReadyNode};
 use bytes::{Bytes, BytesMut};
 use parking_lot::RwLock;
 use std::fs::File;
@@ -37,6 +43,8 @@ pub struct SnapshotInfo {
     pub nodes: usize,
     /// ZooKeeper 3.6+ writes `ZxidDigest { zxid, version, digest }` after the seal.
     pub digest: Option<(i64, i32, i64)>,
+    /// ZooKeeper 3.9 writes the tree's lastProcessedZxid after that.
+    pub last_processed_zxid: Option<Zxid>,
 }
 
 /// A snapshot file that cannot be used, with where it went wrong.
@@ -121,6 +129,16 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Gives up: closes and removes the temporary file, unflushed bytes and
+    /// all (a receiver fed garbage, a walk whose tree was replaced).
+    pub fn abandon(self) {
+        let (file, _unwritten) = self.file.into_parts();
+        drop(file);
+        if let Err(e) = std::fs::remove_file(&self.tmp) {
+            tracing::warn!("Could not remove {}: {e}", self.tmp.display());
+        }
+    }
+
     /// Seals, syncs and renames into place; returns the final path and size.
     pub fn finish(mut self) -> io::Result<(PathBuf, u64)> {
         let mut seal = BytesMut::new();
@@ -175,12 +193,18 @@ pub fn take(
     let mut out = SnapshotWriter::create(dir, zxid)?;
     let (mut walk, mut buf) = Walk::start(&tree.read(), sessions, zxid);
     loop {
-        let more = walk.step(tree, &mut buf);
-        if buf.len() >= WRITE_CHUNK_BYTES || !more {
+        let step = walk.step(&tree.read(), &mut buf);
+        if step == Step::Replaced {
+            out.abandon();
+            return Err(io::Error::other(
+                "the tree was replaced while the snapshot was taken",
+            ));
+        }
+        if buf.len() >= WRITE_CHUNK_BYTES || step == Step::Done {
             out.write(&buf)?;
             buf.clear();
         }
-        if !more {
+        if step == Step::Done {
             return out.finish();
         }
     }
@@ -191,20 +215,37 @@ pub const WRITE_CHUNK_BYTES: usize = 1 << 16;
 
 /// A fuzzy snapshot in progress: the tree from the root, parents before
 /// children as ZooKeeper's loader needs, encoded one chunk of nodes per
-/// [`Walk::step`]. Each step holds the tree's read lock only while it copies
-/// its chunk, so the walk can run between the sequencer's rounds on the
-/// sequencer itself: then the sequencer never waits for a snapshot holding
-/// the lock (a snapshot thread preempted inside its chunk made the
-/// sequencer's write lock wait up to 18 ms).
+/// [`Walk::step`]. The caller holds the tree's read lock for one step only,
+/// so the walk can run between the sequencer's rounds on the sequencer
+/// itself: then the sequencer never waits for a snapshot holding the lock (a
+/// snapshot thread preempted inside its chunk made the sequencer's write
+/// lock wait up to 18 ms).
+///
+/// The bytes are both a snapshot file's body (after its header, before its
+/// seal) and the stream a leader sends after a SNAP packet
+/// (`SerializeUtils.serializeSnapshot`; the sender appends
+/// [`super::snap_stream::snap_stream_signature`] after the last chunk).
 pub struct Walk {
     zxid: Zxid,
+    /// The tree the walk began on: a step over any other stops the walk.
+    generation: Generation,
+    replaced: bool,
     /// The ACL ids written in the table.
     acls: std::collections::HashSet<u64>,
     stack: Vec<ZString>,
-    /// This step's nodes, and the end (in `names`) of each child name.
-    names: String,
-    parents: Vec<(ZString, std::ops::Range<usize>)>,
-    name_ends: Vec<usize>,
+}
+
+/// What one [`Walk::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A chunk was encoded; more nodes are left.
+    More,
+    /// The last chunk and the end marker were encoded.
+    Done,
+    /// The tree is not the one the walk began on (replaced, or emptied for a
+    /// load): nothing was encoded, and the bytes so far must be thrown away,
+    /// since going on would mix two trees in one snapshot.
+    Replaced,
 }
 
 impl Walk {
@@ -226,60 +267,55 @@ impl Walk {
         }
         let walk = Walk {
             zxid,
+            generation: tree.generation(),
+            replaced: false,
             acls: table.iter().map(|(id, _)| *id).collect(),
             stack: vec![ZString::from_static(ROOT)],
-            names: String::new(),
-            parents: Vec::new(),
-            name_ends: Vec::new(),
         };
         (walk, buf)
     }
 
-    /// Encodes the next chunk of nodes into `buf`; false once the walk is
-    /// done (the end marker then follows the last node).
+    /// Encodes the next chunk of nodes of `tree` (read-locked by the caller
+    /// for this call) into `buf`. After [`Step::Done`] or
+    /// [`Step::Replaced`] every later step returns the same.
     ///
-    /// Under the read lock each node's record is encoded straight into the
-    /// buffer (a copy of its stat, path and data: no allocation, no handle
-    /// cloned) and its child names are copied; the child paths are built
-    /// after the lock is released. Cloning handles instead would turn every
-    /// node's data and name buffers into shared ones on the first snapshot,
-    /// 24 bytes more per znode each, for good.
-    pub fn step(&mut self, tree: &RwLock<DataTree>, buf: &mut BytesMut) -> bool {
-        {
-            let t = tree.read();
-            let chunk_start = buf.len();
-            let mut nodes = 0;
-            while nodes < NODES_PER_CHUNK && buf.len() - chunk_start < CHUNK_BYTES {
-                let Some(path) = self.stack.pop() else { break };
-                let Some(node) = t.get(&path) else { continue };
-                // Created after the snapshot began (so is its subtree): the
-                // log has it.
-                if node.czxid > self.zxid.0 {
-                    continue;
-                }
-                nodes += 1;
-                // Re-ACLed after the snapshot began to a list the table
-                // lacks: the logged setACL puts the right list back.
-                let acl = if self.acls.contains(&node.acl) {
-                    node.acl
-                } else {
-                    crate::tree::acl::OPEN_UNSAFE_ACL_ID
-                };
-                let is_root = path.as_str() == ROOT;
-                encode_node(buf, if is_root { "" } else { path.as_str() }, node, acl);
-                let first = self.name_ends.len();
-                for child in node.children.iter() {
-                    self.names.push_str(child);
-                    self.name_ends.push(self.names.len());
-                }
-                self.parents.push((path, first..self.name_ends.len()));
-            }
+    /// Each node's record is encoded straight into the buffer (a copy of its
+    /// stat, path and data: no handle cloned). Cloning handles instead would
+    /// turn every node's data and name buffers into shared ones on the first
+    /// snapshot, 24 bytes more per znode each, for good.
+    pub fn step(&mut self, tree: &DataTree, buf: &mut BytesMut) -> Step {
+        if self.replaced || !self.generation.is_current(tree) {
+            self.replaced = true;
+            self.stack.clear();
+            return Step::Replaced;
         }
-        for (path, children) in self.parents.drain(..) {
+        if self.stack.is_empty() {
+            return Step::Done;
+        }
+        let chunk_start = buf.len();
+        let mut nodes = 0;
+        while nodes < NODES_PER_CHUNK && buf.len() - chunk_start < CHUNK_BYTES {
+            let Some(path) = self.stack.pop() else { break };
+            // Deleted since its parent was encoded: the log has the delete.
+            let Some(node) = tree.get(&path) else {
+                continue;
+            };
+            // Created after the snapshot began (so is its subtree): the
+            // log has it.
+            if node.czxid > self.zxid.0 {
+                continue;
+            }
+            nodes += 1;
+            // Re-ACLed after the snapshot began to a list the table
+            // lacks: the logged setACL puts the right list back.
+            let acl = if self.acls.contains(&node.acl) {
+                node.acl
+            } else {
+                crate::tree::acl::OPEN_UNSAFE_ACL_ID
+            };
             let is_root = path.as_str() == ROOT;
-            for i in children {
-                let start = if i == 0 { 0 } else { self.name_ends[i - 1] };
-                let child = &self.names[start..self.name_ends[i]];
+            encode_node(buf, if is_root { "" } else { path.as_str() }, node, acl);
+            for child in node.children.iter() {
                 let full = if is_root {
                     format!("/{child}")
                 } else {
@@ -288,13 +324,11 @@ impl Walk {
                 self.stack.push(ZString::from(full));
             }
         }
-        self.names.clear();
-        self.name_ends.clear();
         if self.stack.is_empty() {
             Writer::new(buf).ustring(END_PATH);
-            return false;
+            return Step::Done;
         }
-        true
+        Step::More
     }
 }
 
@@ -490,28 +524,56 @@ pub fn parse(
     if end.as_str() != END_PATH {
         return Err((at(&r), "seal not followed by \"/\"".into()));
     }
-    if r.remaining() >= 20 {
+    // ZooKeeper 3.6+ may add sections after the seal, each sealed again
+    // (`FileSnap.serialize`): the digest if `zookeeper.digest.enabled`, and
+    // since 3.9 lastProcessedZxid if
+    // `zookeeper.serializeLastProcessedZxid.enabled` (both on by default).
+    // ZooKeeper reads them by its own settings; their lengths tell which
+    // are here.
+    let (digest, last_zxid) = match r.remaining() {
+        n if n == LAST_ZXID_SECTION => (false, true),
+        n if n == DIGEST_SECTION + LAST_ZXID_SECTION => (true, true),
+        n => (n >= DIGEST_SECTION - SEAL_BYTES, false),
+    };
+    if digest {
         let z = r.read_i64().unwrap_or_default();
         let v = r.read_i32().unwrap_or_default();
         let d = r.read_i64().unwrap_or_default();
         info.digest = Some((z, v, d));
-        // ZooKeeper seals the digest as well (`FileSnap.serialize`) and
-        // checks that seal on load: a checksum of every byte before it.
-        let seal_at = HEADER_LEN + r.offset();
-        let bad_seal = |e: String| (seal_at as u64, format!("digest seal: {e}"));
-        let stored = r.read_i64().map_err(|e| bad_seal(e.to_string()))?;
-        let computed = Adler32::of(&buf[..seal_at]);
-        if stored != computed {
-            return Err(bad_seal(format!(
-                "checksum mismatch (stored {stored}, computed {computed})"
-            )));
-        }
-        let end = r.read_ustring().map_err(|e| bad_seal(e.to_string()))?;
-        if end.as_str() != END_PATH {
-            return Err(bad_seal("not followed by \"/\"".into()));
-        }
+        check_seal(&buf, &mut r, "digest seal")?;
+    }
+    if last_zxid {
+        let z = r.read_i64().map_err(|e| (at(&r), e.to_string()))?;
+        info.last_processed_zxid = Some(Zxid(z));
+        check_seal(&buf, &mut r, "lastProcessedZxid seal")?;
     }
     Ok(info)
+}
+
+/// A seal: 8 bytes of checksum, then the string "/".
+const SEAL_BYTES: usize = 8 + 4 + 1;
+/// `ZxidDigest { zxid, digestVersion, digest }` and its seal.
+const DIGEST_SECTION: usize = 8 + 4 + 8 + SEAL_BYTES;
+/// lastProcessedZxid and its seal.
+const LAST_ZXID_SECTION: usize = 8 + SEAL_BYTES;
+
+/// Checks a seal after a section: the checksum of every byte of the file
+/// before it, then "/".
+fn check_seal(buf: &[u8], r: &mut Reader, what: &str) -> Result<(), (u64, String)> {
+    let seal_at = HEADER_LEN + r.offset();
+    let bad_seal = |e: String| (seal_at as u64, format!("{what}: {e}"));
+    let stored = r.read_i64().map_err(|e| bad_seal(e.to_string()))?;
+    let computed = Adler32::of(&buf[..seal_at]);
+    if stored != computed {
+        return Err(bad_seal(format!(
+            "checksum mismatch (stored {stored}, computed {computed})"
+        )));
+    }
+    let end = r.read_ustring().map_err(|e| bad_seal(e.to_string()))?;
+    if end.as_str() != END_PATH {
+        return Err(bad_seal("not followed by \"/\"".into()));
+    }
+    Ok(())
 }
 
 fn read_node(r: &mut Reader) -> Result<Znode, crate::proto::codec::DecodeError> {
@@ -792,6 +854,79 @@ mod tests {
         // A digest whose seal is cut off is not accepted either.
         let cut = &good[..good.len() - 6];
         assert!(parse(Bytes::copy_from_slice(cut), |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn a_walk_stops_once_its_tree_is_replaced_or_emptied_for_a_load() {
+        let mut lock = sample();
+        for i in 0..200 {
+            apply(
+                &mut lock,
+                5 + i,
+                create(&format!("/n{i}"), b"x", Acl::open_unsafe(), -1),
+            );
+        }
+        let (mut walk, mut buf) = Walk::start(&lock, &[], lock.last_zxid());
+        assert_eq!(walk.step(&lock, &mut buf), Step::More);
+        // Replaced under the lock, as a learner swaps in a recovered tree.
+        let old = std::mem::replace(&mut lock, sample());
+        let before = buf.len();
+        assert_eq!(walk.step(&lock, &mut buf), Step::Replaced);
+        assert_eq!(
+            walk.step(&old, &mut buf),
+            Step::Replaced,
+            "stopped for good"
+        );
+        assert_eq!(buf.len(), before, "nothing encoded after the replacement");
+        // Emptied in place for a load: a new generation too.
+        let (mut walk, mut buf) = Walk::start(&lock, &[], Zxid(4));
+        drop(lock.begin_load());
+        assert_eq!(walk.step(&lock, &mut buf), Step::Replaced);
+        // The same tree, untouched: the walk runs to the end.
+        let tree = sample();
+        let (mut walk, mut buf) = Walk::start(&tree, &[], Zxid(4));
+        assert_eq!(walk.step(&tree, &mut buf), Step::Done);
+        assert_eq!(walk.step(&tree, &mut buf), Step::Done);
+    }
+
+    /// Appends ZooKeeper 3.9's lastProcessedZxid section and its seal.
+    fn with_last_zxid(snap: &[u8], zxid: i64) -> Vec<u8> {
+        let mut out = BytesMut::from(snap);
+        Writer::new(&mut out).i64(zxid);
+        let sum = Adler32::of(&out);
+        Writer::new(&mut out).i64(sum).ustring(END_PATH);
+        out.to_vec()
+    }
+
+    #[test]
+    fn zookeeper_3_9s_last_zxid_section_is_read_with_or_without_a_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = RwLock::new(sample());
+        let (path, _) = take(&tree, &[], Zxid(4), dir.path()).unwrap();
+        let plain = std::fs::read(&path).unwrap();
+        // Digest off: the section follows the seal directly.
+        let alone = with_last_zxid(&plain, 4);
+        let info = parse(Bytes::from(alone.clone()), |_| Ok(())).unwrap();
+        assert_eq!(
+            (info.digest, info.last_processed_zxid),
+            (None, Some(Zxid(4)))
+        );
+        // Both (ZooKeeper 3.9's defaults).
+        let both = with_last_zxid(&with_digest(&plain, 4, 77), 4);
+        let info = parse(Bytes::from(both.clone()), |_| Ok(())).unwrap();
+        assert_eq!(info.digest, Some((4, 2, 77)));
+        assert_eq!(info.last_processed_zxid, Some(Zxid(4)));
+        std::fs::write(&path, &both).unwrap();
+        assert!(looks_complete(&path));
+        assert!(load(&path, &mut DataTree::new()).is_ok());
+        for good in [alone, both] {
+            let mut bad = good.clone();
+            let n = bad.len();
+            bad[n - 14] ^= 0x01;
+            let (offset, reason) = parse(Bytes::from(bad), |_| Ok(())).unwrap_err();
+            assert_eq!(offset, n as u64 - 13);
+            assert!(reason.contains("lastProcessedZxid seal"), "{reason}");
+        }
     }
 
     #[test]

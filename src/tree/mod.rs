@@ -79,6 +79,25 @@ pub struct DataTree {
     /// The snapshot file loaded nodes still slice their path and data from,
     /// until an [`Unpin`] has copied them out.
     pinned: Option<Bytes>,
+    /// This tree's identity for [`Generation`]: new for every tree and
+    /// every load into it.
+    generation: Arc<()>,
+}
+
+/// Which tree a long pass over it (a snapshot walk) started on. A tree made
+/// anew, or emptied for a load ([`DataTree::begin_load`]), is a different
+/// generation, so a pass can tell that the tree it holds is no longer the
+/// one it began on (a learner replaces its tree on SNAP or TRUNC) and stop
+/// instead of mixing two trees. Holding one keeps the identity's allocation
+/// alive, so no later tree can take its address.
+#[derive(Clone, Debug)]
+pub struct Generation(std::sync::Weak<()>);
+
+impl Generation {
+    /// Whether `tree` is still the tree this generation was taken from.
+    pub fn is_current(&self, tree: &DataTree) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&tree.generation))
+    }
 }
 
 /// Path length as Java's `String.length()` counts it (UTF-16 code units),
@@ -117,6 +136,7 @@ impl DataTree {
             extended_types: false,
             data_size: 0,
             pinned: None,
+            generation: Arc::new(()),
         };
         // ZooKeeper gives the first three nodes ACL id -1 (OPEN_ACL_UNSAFE,
         // no table entry) and the config node READ_ACL_UNSAFE through
@@ -232,6 +252,11 @@ impl DataTree {
         self.acls.get(node.acl)
     }
 
+    /// This tree's current [`Generation`].
+    pub fn generation(&self) -> Generation {
+        Generation(Arc::downgrade(&self.generation))
+    }
+
     /// The ACL table (what a snapshot writes first).
     pub fn acl_cache(&self) -> &AclCache {
         &self.acls
@@ -304,7 +329,9 @@ impl DataTree {
     /// Starts loading a snapshot: empties the tree and its ACL table and
     /// returns the loader that takes the snapshot's entries (see
     /// [`TreeLoad`]). A load abandoned on an error leaves the tree unusable.
+    /// The emptied tree is a new [`Generation`].
     pub fn begin_load(&mut self) -> TreeLoad<'_> {
+        self.generation = Arc::new(());
         self.nodes.clear();
         self.acls = AclCache::default();
         self.ephemerals.clear();
