@@ -1,10 +1,11 @@
 //! Tests of ensemble configuration: the server id (`myid` key and file), the
 //! quorum keys with ZooKeeper's defaults, the quorum switches refused in an
-//! ensemble.
+//! ensemble, the member list and config text, `conf` as Apache ZooKeeper 3.8
+//! prints it for quorum members.
 
 use std::path::Path;
 
-use super::tests::{ENSEMBLE, Fixture, load_err, load_ok, owned};
+use super::tests::{ENSEMBLE, Fixture, abs_version_dir, load_err, load_ok, owned};
 use super::*;
 
 fn has_warning(loaded: &LoadedConfig, parts: &[&str]) -> bool {
@@ -203,6 +204,23 @@ fn quorum_keys_mean_the_same_with_or_without_the_zookeeper_prefix() {
 }
 
 #[test]
+fn quorum_cnxn_timeout_is_tick_times_sync_limit_unless_positive() {
+    let f = Fixture::new(ENSEMBLE); // tickTime 2000, syncLimit 5
+    f.write_my_id("1");
+    assert_eq!(
+        load_ok(&f, &[]).config.effective_quorum_cnxn_timeout_ms(),
+        10_000
+    );
+    for unset in ["0", "-1", "-30"] {
+        let c = load_ok(&f, &[("quorumCnxnTimeoutMs", unset)]).config;
+        assert_eq!(c.quorum_cnxn_timeout_ms.to_string(), unset);
+        assert_eq!(c.effective_quorum_cnxn_timeout_ms(), 10_000);
+    }
+    let c = load_ok(&f, &[("quorumCnxnTimeoutMs", "1500")]).config;
+    assert_eq!(c.effective_quorum_cnxn_timeout_ms(), 1500);
+}
+
+#[test]
 fn quorum_values_out_of_range_are_raised_as_zookeeper_does_with_a_warning() {
     let f = Fixture::new(ENSEMBLE);
     f.write_my_id("1");
@@ -346,6 +364,215 @@ fn one_participant_with_standalone_disabled_is_a_quorum_of_one() {
     f.write_my_id("1");
     let c = load_ok(&f, &[]).config;
     assert!(c.is_distributed());
-    assert_eq!(c.servers.len(), 1);
+    assert_eq!(c.quorum_members().len(), 1);
     assert!(c.render_conf(0, 0).contains("membership: \n"));
+}
+
+// ---- members and config text ----------------------------------------------------------
+
+/// The server lines of the second Apache ZooKeeper 3.8.0 ensemble run for
+/// these tests: a client address with a host, one with a port only, and an
+/// observer without one.
+const MIXED_SERVERS: &str = "initLimit=10\nsyncLimit=5\n\
+    server.3=127.0.0.1:2890:3890:observer\n\
+    server.1=127.0.0.1:2888:3888;127.0.0.1:2181\n\
+    server.2=127.0.0.1:2889:3889;2182\n";
+
+/// `membership:` of that ensemble, byte for byte, as `conf` printed it on
+/// each of the three members.
+const MIXED_MEMBERSHIP: &str = "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+    server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182\n\
+    server.3=127.0.0.1:2890:3890:observer\n\
+    version=0";
+
+fn host_port(host: &str, port: u16) -> Option<HostPort> {
+    Some(HostPort {
+        host: host.into(),
+        port,
+    })
+}
+
+#[test]
+fn members_are_sorted_and_say_where_their_client_address_came_from() {
+    let f = Fixture::new(&format!("{MIXED_SERVERS}clientPort=2183\n"));
+    f.write_my_id("3");
+    let c = load_ok(&f, &[]).config;
+    let members = c.quorum_members();
+    let summary: Vec<_> = members
+        .iter()
+        .map(|m| (m.sid, m.quorum_port, m.election_port, m.role))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (1, 2888, 3888, ServerRole::Participant),
+            (2, 2889, 3889, ServerRole::Participant),
+            (3, 2890, 3890, ServerRole::Observer),
+        ]
+    );
+    assert!(members.iter().all(|m| m.host == "127.0.0.1"));
+    let clients: Vec<_> = members
+        .iter()
+        .map(|m| (m.client_addr.clone(), m.client_addr_from_static))
+        .collect();
+    assert_eq!(
+        clients,
+        vec![
+            (host_port("127.0.0.1", 2181), false),
+            (host_port("0.0.0.0", 2182), false),
+            // Our own member: no client part, so the static clientPort.
+            (host_port("0.0.0.0", 2183), true),
+        ]
+    );
+    assert_eq!(c.quorum_config_text(), MIXED_MEMBERSHIP);
+
+    // Seen from member 1 (whose own line gives its client port, so its
+    // file has no clientPort), member 3 has no client address at all.
+    let f = Fixture::new(MIXED_SERVERS);
+    f.write_my_id("1");
+    let c = load_ok(&f, &[]).config;
+    assert_eq!(
+        c.quorum_members()[0].client_addr,
+        host_port("127.0.0.1", 2181)
+    );
+    let third = &c.quorum_members()[2];
+    assert_eq!(
+        (third.client_addr.clone(), third.client_addr_from_static),
+        (None, false)
+    );
+    assert_eq!(c.quorum_config_text(), MIXED_MEMBERSHIP);
+}
+
+#[test]
+fn own_static_client_address_uses_client_port_address_and_stays_out_of_the_text() {
+    let f = Fixture::new(&format!("{ENSEMBLE}clientPortAddress=127.0.0.1\n"));
+    f.write_my_id("2");
+    let c = load_ok(&f, &[]).config;
+    let own = &c.quorum_members()[1];
+    assert_eq!(own.client_addr, host_port("127.0.0.1", 2181));
+    assert!(own.client_addr_from_static);
+    assert!(!c.quorum_config_text().contains(';'));
+}
+
+#[test]
+fn member_text_brackets_ipv6_hosts() {
+    let f = Fixture::new(
+        "initLimit=10\nsyncLimit=5\n\
+         server.1=[::1]:2888:3888;[::1]:2181\nserver.2=[::1]:2889:3889\n",
+    );
+    f.write_my_id("2");
+    let c = load_ok(&f, &[]).config;
+    assert_eq!(
+        c.quorum_config_text(),
+        "server.1=[::1]:2888:3888:participant;[::1]:2181\n\
+         server.2=[::1]:2889:3889:participant\nversion=0"
+    );
+}
+
+// ---- conf as Apache ZooKeeper prints it --------------------------------------------------
+
+/// `printf conf | nc 127.0.0.1 2181` against member 1 of Apache ZooKeeper
+/// 3.8.0 (Debian's package) started as a 3-member ensemble on one host, byte
+/// for byte. Only the two directories are replaced for the test's.
+const APACHE_38_CONF_FOLLOWER: &str = "clientPort=2181
+secureClientPort=-1
+dataDir=/tmp/zkref-config/node1/data/version-2
+dataDirSize=0
+dataLogDir=/tmp/zkref-config/node1/datalog/version-2
+dataLogSize=1180
+tickTime=2000
+maxClientCnxns=0
+minSessionTimeout=4000
+maxSessionTimeout=40000
+clientPortListenBacklog=-1
+serverId=1
+initLimit=10
+syncLimit=5
+electionAlg=3
+electionPort=3888
+quorumPort=2888
+peerType=0
+membership: 
+server.1=127.0.0.1:2888:3888:participant
+server.2=127.0.0.1:2889:3889:participant
+server.3=127.0.0.1:2890:3890:participant
+version=0";
+
+/// The same from member 3 of the second ensemble ([`MIXED_SERVERS`],
+/// `clientPort=2183`, `peerType=observer`).
+const APACHE_38_CONF_OBSERVER: &str = "clientPort=2183
+secureClientPort=-1
+dataDir=/tmp/cfgwork/zkexp/node3/data/version-2
+dataDirSize=0
+dataLogDir=/tmp/cfgwork/zkexp/node3/datalog/version-2
+dataLogSize=616
+tickTime=2000
+maxClientCnxns=60
+minSessionTimeout=4000
+maxSessionTimeout=40000
+clientPortListenBacklog=-1
+serverId=3
+initLimit=10
+syncLimit=5
+electionAlg=3
+electionPort=3890
+quorumPort=2890
+peerType=1
+membership: 
+server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181
+server.2=127.0.0.1:2889:3889:participant;0.0.0.0:2182
+server.3=127.0.0.1:2890:3890:observer
+version=0";
+
+/// `expected` with Apache's directories (`<apache_node>/data`,
+/// `<apache_node>/datalog`) replaced by the fixture's.
+fn with_dirs(expected: &str, apache_node: &str, data: &Path, log: &Path) -> String {
+    expected
+        .replace(
+            &format!("{apache_node}/data/version-2"),
+            &abs_version_dir(data),
+        )
+        .replace(
+            &format!("{apache_node}/datalog/version-2"),
+            &abs_version_dir(log),
+        )
+}
+
+#[test]
+fn conf_of_a_follower_matches_apache_zookeeper_3_8() {
+    let log = tempfile::tempdir().expect("temp dir");
+    let f = Fixture::new(&format!(
+        "tickTime=2000\n{ENSEMBLE}dataLogDir={}\nclientPort=2181\n\
+         clientPortAddress=127.0.0.1\nmaxClientCnxns=0\n4lw.commands.whitelist=*\n\
+         autopurge.purgeInterval=0\nadmin.enableServer=false\n",
+        log.path().display()
+    ));
+    f.write_my_id("1");
+    let c = load_ok(&f, &[]).config;
+    let expected = with_dirs(
+        APACHE_38_CONF_FOLLOWER,
+        "/tmp/zkref-config/node1",
+        &f.data_dir(),
+        log.path(),
+    );
+    assert_eq!(c.render_conf(0, 1180), expected);
+}
+
+#[test]
+fn conf_of_an_observer_with_client_parts_matches_apache_zookeeper_3_8() {
+    let log = tempfile::tempdir().expect("temp dir");
+    let f = Fixture::new(&format!(
+        "tickTime=2000\n{MIXED_SERVERS}dataLogDir={}\n4lw.commands.whitelist=*\n\
+         admin.enableServer=false\nclientPort=2183\npeerType=observer\n",
+        log.path().display()
+    ));
+    f.write_my_id("3");
+    let c = load_ok(&f, &[]).config;
+    let expected = with_dirs(
+        APACHE_38_CONF_OBSERVER,
+        "/tmp/cfgwork/zkexp/node3",
+        &f.data_dir(),
+        log.path(),
+    );
+    assert_eq!(c.render_conf(0, 616), expected);
 }

@@ -1,11 +1,12 @@
 //! corral's configuration: `zoo.cfg`, the `myid` file, `--override key=value`.
 //!
 //! This module owns turning those inputs into one validated, typed [`Config`]
-//! (plus warnings for the caller to log), and rendering it back as the `conf`
-//! four-letter word does. It reads files (the config file, `<dataDir>/myid`)
-//! and nothing else: no sockets, no runtime, no name resolution, no logging of
-//! its own beyond debug notes. `main` calls [`Config::load`]; every other
-//! module receives a `Config`.
+//! (plus warnings for the caller to log), rendering it back as the `conf`
+//! four-letter word does, and handing an ensemble's members to the quorum
+//! layer as plain data ([`Config::quorum_members`]). It reads files (the
+//! config file, `<dataDir>/myid`) and nothing else: no sockets, no runtime,
+//! no name resolution, no logging of its own beyond debug notes. `main` calls
+//! [`Config::load`]; every other module receives a `Config`.
 //!
 //! Standalone servers and ensemble members load alike; whether to run the
 //! quorum protocols is [`Config::is_distributed`]'s answer, and `server`'s
@@ -21,6 +22,7 @@ pub mod jaas;
 mod keys;
 mod load;
 mod properties;
+mod quorum;
 mod render;
 mod server;
 mod whitelist;
@@ -35,6 +37,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Location, Origin};
+pub use quorum::{QUORUM_CONFIG_VERSION, QuorumMember};
 pub use server::{HostPort, ServerRole, ServerSpec};
 pub use whitelist::{FourLetterWhitelist, KNOWN_FOUR_LETTER_WORDS};
 
