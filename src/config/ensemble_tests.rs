@@ -1,9 +1,9 @@
 //! Tests of ensemble configuration: the server id (`myid` key and file), the
 //! quorum keys with ZooKeeper's defaults, the quorum switches refused in an
 //! ensemble, the member list and config text, `conf` as Apache ZooKeeper 3.8
-//! prints it for quorum members.
+//! prints it for quorum members, and the `conf/ensemble-3` samples.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::tests::{ENSEMBLE, Fixture, abs_version_dir, load_err, load_ok, owned};
 use super::*;
@@ -575,4 +575,101 @@ fn conf_of_an_observer_with_client_parts_matches_apache_zookeeper_3_8() {
         log.path(),
     );
     assert_eq!(c.render_conf(0, 616), expected);
+}
+
+// ---- conf/ensemble-3 --------------------------------------------------------------------
+
+fn ensemble_3_file(id: u64) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("conf/ensemble-3/node{id}/zoo.cfg"))
+}
+
+/// The value of `key` in a sample, as written.
+fn sample_value(file: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).expect("read sample");
+    let props = properties::parse(&text).expect("sample parses");
+    props
+        .into_iter()
+        .rev()
+        .find(|p| p.key == key)
+        .map(|p| p.value)
+}
+
+/// Loads member `id`'s sample with its directories moved to `base` (the
+/// samples' own are relative to the repository root). `my_id_file` writes
+/// the myid file as the sample's comments say; otherwise `myid=` is given.
+fn load_ensemble_3(id: u64, base: &Path, my_id_file: bool) -> LoadedConfig {
+    let data = base.join("data");
+    let log = base.join("log");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let (data_s, log_s, id_s) = (
+        data.display().to_string(),
+        log.display().to_string(),
+        id.to_string(),
+    );
+    let mut overrides = owned(&[("dataDir", &data_s), ("dataLogDir", &log_s)]);
+    if my_id_file {
+        std::fs::write(data.join("myid"), format!("{id}\n")).expect("write myid");
+    } else {
+        overrides.extend(owned(&[("myid", &id_s)]));
+    }
+    let file = ensemble_3_file(id);
+    match Config::load(Some(&file), &overrides) {
+        Ok(l) => l,
+        Err(e) => panic!("{} does not load: {e}", file.display()),
+    }
+}
+
+#[test]
+fn ensemble_3_samples_use_the_one_host_ports_and_a_directory_per_member() {
+    for id in 1..=3u64 {
+        let file = ensemble_3_file(id);
+        let value = |key: &str| sample_value(&file, key);
+        assert_eq!(value("dataDir"), Some(format!("./data/node{id}/data")));
+        assert_eq!(value("dataLogDir"), Some(format!("./data/node{id}/log")));
+        assert_eq!(value("clientPort"), Some((2180 + id).to_string()));
+        for (n, q, e) in [(1, 2888, 3888), (2, 2889, 3889), (3, 2890, 3890)] {
+            assert_eq!(
+                value(&format!("server.{n}")),
+                Some(format!("127.0.0.1:{q}:{e}")),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn ensemble_3_samples_load_with_their_myid_file_or_key() {
+    let mut texts = Vec::new();
+    for id in 1..=3u64 {
+        for my_id_file in [true, false] {
+            let base = tempfile::tempdir().expect("temp dir");
+            let loaded = load_ensemble_3(id, base.path(), my_id_file);
+            assert!(
+                loaded.warnings.is_empty(),
+                "node{id}: {:?}",
+                loaded.warnings
+            );
+            let c = loaded.config;
+            assert!(c.is_distributed());
+            assert_eq!(c.my_id, Some(id));
+            assert_eq!(c.client_port.map(u64::from), Some(2180 + id));
+            assert_eq!((c.init_limit, c.sync_limit), (10, 5));
+            let own = c.my_server().map(|s| (s.quorum_port, s.election_port));
+            let expected_ports = (2887 + id, 3887 + id);
+            assert_eq!(
+                own.map(|(q, e)| (u64::from(q), u64::from(e))),
+                Some(expected_ports)
+            );
+            texts.push(c.quorum_config_text());
+        }
+    }
+    // Every member describes the same ensemble.
+    assert!(texts.iter().all(|t| *t == texts[0]), "{texts:?}");
+    assert_eq!(
+        texts[0],
+        "server.1=127.0.0.1:2888:3888:participant\n\
+         server.2=127.0.0.1:2889:3889:participant\n\
+         server.3=127.0.0.1:2890:3890:participant\nversion=0"
+    );
 }
