@@ -183,7 +183,8 @@ pub struct Config {
     pub eager_acl_check: bool,
     /// `reconfigEnabled`: reconfig requests get past the switch. A standalone
     /// server then answers Unimplemented (it has no quorum to change), as
-    /// ZooKeeper's does; off, ReconfigDisabled. Default false.
+    /// ZooKeeper's does; off, ReconfigDisabled. Default false. Refused in an
+    /// ensemble: corral does not implement dynamic reconfiguration.
     pub reconfig_enabled: bool,
     /// `jute.maxbuffer`: the largest frame, and znode data size, in bytes.
     /// Default 0xfffff.
