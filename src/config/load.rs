@@ -24,7 +24,10 @@ pub(super) fn load(
     path: Option<&Path>,
     overrides: &[(String, String)],
 ) -> Result<LoadedConfig, ConfigError> {
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        file: path.map(Path::to_path_buf),
+        ..Builder::default()
+    };
     if let Some(path) = path {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -71,6 +74,8 @@ fn decode(bytes: Vec<u8>) -> String {
 struct Builder {
     config: Config,
     warnings: Vec<String>,
+    /// The config file, if one was read.
+    file: Option<PathBuf>,
     /// Where each canonical key was last set (for cross-key errors).
     explicit: HashMap<String, Location>,
     min_session_timeout_ms: Option<u32>,
@@ -89,6 +94,20 @@ struct Builder {
     session_require_sasl: bool,
     enforce_auth_enabled: bool,
     enforce_auth_schemes: Vec<String>,
+    /// The `myid` key, settled against `<dataDir>/myid` in
+    /// [`Builder::settle_my_id`].
+    my_id_key: Option<(u64, Location)>,
+    /// Quorum switches corral lacks, switched on (the last setting of each
+    /// key): refused if this is an ensemble, else warned about
+    /// ([`Builder::settle_quorum_only`]).
+    quorum_only: Vec<QuorumOnly>,
+}
+
+/// A [`keys::Disposition::QuorumOnly`] key that is switched on.
+struct QuorumOnly {
+    at: Location,
+    value: String,
+    reason: &'static str,
 }
 
 /// What `authProvider.N` names for the `sasl` scheme.
@@ -127,6 +146,10 @@ impl Builder {
             self.warnings.push(format!(
                 "{at}: set again (first on line {prev_line}); the later value {value:?} wins"
             ));
+        }
+        if self.apply_quorum_key(&at, name, value)? {
+            self.explicit.insert(name.to_string(), at);
+            return Ok(());
         }
         let bad = |reason: String| invalid(&at, value, reason);
         let c = &mut self.config;
@@ -329,6 +352,20 @@ impl Builder {
                 self.servers.insert(id, (spec, at.clone()));
             }
             _ => match keys::classify(name) {
+                Disposition::QuorumOnly(reason) => {
+                    // The last setting counts: a later "off" clears an earlier "on".
+                    self.quorum_only
+                        .retain(|q| keys::canonical(&q.at.key) != name);
+                    if keys::is_off(value) {
+                        tracing::debug!(%at, value, "unsupported quorum setting left off");
+                    } else {
+                        self.quorum_only.push(QuorumOnly {
+                            at: at.clone(),
+                            value: value.to_string(),
+                            reason,
+                        });
+                    }
+                }
                 Disposition::Ignored => {
                     tracing::debug!(%at, value, "ZooKeeper setting has no effect in corral")
                 }
@@ -347,17 +384,155 @@ impl Builder {
         Ok(())
     }
 
+    /// The keys of an ensemble (`myid`, and the quorum protocols' tuning
+    /// that ZooKeeper reads as `zookeeper.*` system properties or
+    /// `QuorumPeerConfig` keys). Returns whether `name` was one of them.
+    fn apply_quorum_key(
+        &mut self,
+        at: &Location,
+        name: &str,
+        value: &str,
+    ) -> Result<bool, ConfigError> {
+        let bad = |reason: String| invalid(at, value, reason);
+        let c = &mut self.config;
+        match name {
+            "myid" => {
+                let id = value
+                    .parse::<u64>()
+                    .map_err(|_| bad("expected a server id (a whole number)".into()))?;
+                self.my_id_key = Some((id, at.clone()));
+            }
+            "electionPortBindRetry" => {
+                let n = parse_i64(value).map_err(bad)?;
+                if n < 0 {
+                    self.warnings
+                        .push(format!("{at}: {n} is negative; using 3, the default"));
+                }
+                let n = if n < 0 { 3 } else { n };
+                c.election_port_bind_retry =
+                    u32::try_from(n).map_err(|_| bad("too large".into()))?;
+            }
+            "cnxTimeout" => c.cnx_timeout_ms = positive_u32(value).map_err(bad)?,
+            "quorumCnxnTimeoutMs" => c.quorum_cnxn_timeout_ms = parse_i64(value).map_err(bad)?,
+            "fastleader.minNotificationInterval" => {
+                c.fast_leader_min_notification_interval_ms = positive_u32(value).map_err(bad)?
+            }
+            "fastleader.maxNotificationInterval" => {
+                c.fast_leader_max_notification_interval_ms = positive_u32(value).map_err(bad)?
+            }
+            "commitLogCount" => {
+                let n = parse_i64(value).map_err(bad)?;
+                if n < 500 {
+                    self.warnings
+                        .push(format!("{at}: {n} is below 500; using 500"));
+                }
+                c.commit_log_count =
+                    u32::try_from(n.max(500)).map_err(|_| bad("too large".into()))?;
+            }
+            "forceSnapshotSync" => c.force_snapshot_sync = parse_bool(value).map_err(bad)?,
+            "leaderServes" => {
+                c.leader_serves = if value.eq_ignore_ascii_case("yes") {
+                    true
+                } else if value.eq_ignore_ascii_case("no") {
+                    false
+                } else {
+                    return Err(bad(
+                        "expected yes or no (ZooKeeper takes every value but no as yes)".into(),
+                    ));
+                }
+            }
+            "leader.maxTimeToWaitForEpoch" => {
+                let n = parse_i64(value).map_err(bad)?;
+                c.leader_max_time_to_wait_for_epoch_ms = u64::try_from(n).ok();
+            }
+            "tcpKeepAlive" => c.tcp_keep_alive = parse_bool(value).map_err(bad)?,
+            "leaderConnectDelayDuringRetryMs" => {
+                c.leader_connect_delay_during_retry_ms = parse_u32(value).map_err(bad)?
+            }
+            "observer.reconnectDelayMs" => {
+                c.observer_reconnect_delay_ms = parse_u64(value).map_err(bad)?
+            }
+            "connectToLearnerMasterLimit" => {
+                c.connect_to_learner_master_limit = parse_u32(value).map_err(bad)?
+            }
+            "digest.enabled" => c.digest_enabled = parse_bool(value).map_err(bad)?,
+            "closeSessionTxn.enabled" => {
+                c.close_session_txn_enabled = parse_bool(value).map_err(bad)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     fn finish(mut self) -> Result<LoadedConfig, ConfigError> {
         self.derive_defaults()?;
         self.settle_sasl()?;
         self.settle_enforce_auth()?;
-        self.config.my_id = read_my_id(&self.config.data_dir)?;
+        self.settle_my_id()?;
         self.settle_servers()?;
+        self.settle_quorum_only()?;
         self.settle_tls()?;
         Ok(LoadedConfig {
             config: self.config,
             warnings: self.warnings,
         })
+    }
+
+    /// The server id: the `myid` key wins over `<dataDir>/myid` (which
+    /// members started with `--override`s only may lack, or keep elsewhere).
+    /// A file that disagrees, or does not parse, is then only a warning.
+    fn settle_my_id(&mut self) -> Result<(), ConfigError> {
+        let from_file = read_my_id(&self.config.data_dir);
+        let Some((id, at)) = self.my_id_key.take() else {
+            self.config.my_id = from_file?;
+            return Ok(());
+        };
+        let file = self.config.data_dir.join("myid");
+        match from_file {
+            Ok(Some(file_id)) if file_id != id => self.warnings.push(format!(
+                "{at}: {id} differs from {} ({file_id}); using {id}",
+                file.display()
+            )),
+            Ok(_) => {}
+            Err(e) => self
+                .warnings
+                .push(format!("{at}: using {id}; ignoring {e}")),
+        }
+        self.config.my_id = Some(id);
+        Ok(())
+    }
+
+    /// Quorum switches corral lacks: an ensemble member that ignored them
+    /// would not interoperate with members that honour them, so it refuses
+    /// to start; a standalone server (where ZooKeeper runs no quorum code
+    /// either) warns. `reconfigEnabled` is implemented for standalone
+    /// servers only (they answer reconfig requests as ZooKeeper's do).
+    fn settle_quorum_only(&mut self) -> Result<(), ConfigError> {
+        let distributed = self.config.is_distributed();
+        if distributed && self.config.reconfig_enabled {
+            return Err(ConfigError::Unsupported {
+                at: self.at("reconfigEnabled"),
+                reason: "dynamic reconfiguration of an ensemble is not supported by corral yet; \
+                         set reconfigEnabled=false"
+                    .into(),
+            });
+        }
+        for q in std::mem::take(&mut self.quorum_only) {
+            if distributed {
+                return Err(ConfigError::Unsupported {
+                    at: q.at,
+                    reason: format!(
+                        "{} (value {:?}); switch it off or remove it",
+                        q.reason, q.value
+                    ),
+                });
+            }
+            self.warnings.push(format!(
+                "{}: not supported by corral; ignored (value {:?})",
+                q.at, q.value
+            ));
+        }
+        Ok(())
     }
 
     /// ZooKeeper's `ServerCnxnFactory.configureSaslLogin`: with a JAAS file
@@ -496,6 +671,19 @@ impl Builder {
             .data_log_dir
             .clone()
             .unwrap_or_else(|| c.data_dir.clone());
+        // FastLeaderElection starts at the minimum and caps at the maximum,
+        // so a minimum above the maximum only shortens the first wait.
+        if c.fast_leader_min_notification_interval_ms > c.fast_leader_max_notification_interval_ms {
+            self.warnings.push(format!(
+                "fastleader.minNotificationInterval ({} ms) is above \
+                 fastleader.maxNotificationInterval ({} ms): election waits {} ms at first, \
+                 then {} ms",
+                c.fast_leader_min_notification_interval_ms,
+                c.fast_leader_max_notification_interval_ms,
+                c.fast_leader_min_notification_interval_ms,
+                c.fast_leader_max_notification_interval_ms
+            ));
+        }
         Ok(())
     }
 
@@ -564,20 +752,14 @@ impl Builder {
         }
 
         if c.is_distributed() {
-            if c.init_limit == 0 {
-                return Err(ConfigError::Invalid {
-                    reason: "initLimit is not set (required for an ensemble)".into(),
-                });
-            }
-            if c.sync_limit == 0 {
-                return Err(ConfigError::Invalid {
-                    reason: "syncLimit is not set (required for an ensemble)".into(),
-                });
-            }
+            let limits = [("initLimit", c.init_limit), ("syncLimit", c.sync_limit)];
+            self.check_ensemble_limits(limits)?;
+            let c = &self.config;
             let Some(my_id) = c.my_id else {
                 return Err(ConfigError::Invalid {
                     reason: format!(
-                        "{} is missing: an ensemble member needs its server id there",
+                        "{} is missing and myid is not set: an ensemble member needs its \
+                         server id (write it to that file, or set myid=N)",
                         c.data_dir.join("myid").display()
                     ),
                 });
@@ -605,6 +787,31 @@ impl Builder {
             c.peer_type = role;
         } else if let Some(configured) = self.peer_type {
             c.peer_type = configured;
+        }
+        Ok(())
+    }
+
+    /// initLimit and syncLimit of an ensemble: above 0. ZooKeeper has no
+    /// defaults and refuses an ensemble without them; corral defaults to its
+    /// sample's 10 and 5 so that members start from `--override`s alone, and
+    /// says so when a config file leaves them out.
+    fn check_ensemble_limits(&mut self, limits: [(&str, u32); 2]) -> Result<(), ConfigError> {
+        for (key, ticks) in limits {
+            if ticks == 0 {
+                return Err(ConfigError::Conflict {
+                    at: self.at(key),
+                    reason: format!("{key} must be above 0 in an ensemble"),
+                });
+            }
+            if let Some(file) = &self.file
+                && !self.explicit.contains_key(key)
+            {
+                self.warnings.push(format!(
+                    "{}: {key} is not set; using {ticks} (ZooKeeper refuses an ensemble \
+                     without it)",
+                    file.display()
+                ));
+            }
         }
         Ok(())
     }

@@ -1,11 +1,17 @@
 //! corral's configuration: `zoo.cfg`, the `myid` file, `--override key=value`.
 //!
 //! This module owns turning those inputs into one validated, typed [`Config`]
-//! (plus warnings for the caller to log), and rendering it back as the `conf`
-//! four-letter word does. It reads files (the config file, `<dataDir>/myid`)
-//! and nothing else: no sockets, no runtime, no name resolution, no logging of
-//! its own beyond debug notes. `main` calls [`Config::load`]; every other
-//! module receives a `Config`.
+//! (plus warnings for the caller to log), rendering it back as the `conf`
+//! four-letter word does, and handing an ensemble's members to the quorum
+//! layer as plain data ([`Config::quorum_members`]). It reads files (the
+//! config file, `<dataDir>/myid`) and nothing else: no sockets, no runtime,
+//! no name resolution, no logging of its own beyond debug notes. `main` calls
+//! [`Config::load`]; every other module receives a `Config`.
+//!
+//! Standalone servers and ensemble members load alike; whether to run the
+//! quorum protocols is [`Config::is_distributed`]'s answer, and `server`'s
+//! choice. Quorum features corral lacks are refused in an ensemble, naming
+//! the key (`keys`).
 //!
 //! Apache ZooKeeper 3.9 (`QuorumPeerConfig`, `ServerConfig`) is the reference
 //! for key names, defaults and checks. Where corral differs it says so on the
@@ -16,10 +22,13 @@ pub mod jaas;
 mod keys;
 mod load;
 mod properties;
+mod quorum;
 mod render;
 mod server;
 mod whitelist;
 
+#[cfg(test)]
+mod ensemble_tests;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +37,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Location, Origin};
+pub use quorum::{QUORUM_CONFIG_VERSION, QuorumMember};
 pub use server::{HostPort, ServerRole, ServerSpec};
 pub use whitelist::{FourLetterWhitelist, KNOWN_FOUR_LETTER_WORDS};
 
@@ -49,11 +59,14 @@ pub struct Config {
     /// ZooKeeper's built-in default is 3000; its sample `zoo.cfg` (and corral)
     /// use 2000.
     pub tick_time_ms: u32,
-    /// `initLimit`, in ticks: how long a follower may take to sync with the
-    /// leader. 0 = unset; required (non-zero) for an ensemble.
+    /// `initLimit`, in ticks: how long a follower may take to connect and
+    /// sync to the leader. Default 10. ZooKeeper has no default and refuses
+    /// an ensemble without it; corral takes the value of ZooKeeper's sample
+    /// `zoo.cfg`, so that members start from `--override`s alone (with a
+    /// warning when a config file leaves it out). Above 0 in an ensemble.
     pub init_limit: u32,
-    /// `syncLimit`, in ticks: how far a follower may lag the leader.
-    /// 0 = unset; required (non-zero) for an ensemble.
+    /// `syncLimit`, in ticks: how far a follower may lag the leader. Default
+    /// 5, like `initLimit`'s.
     pub sync_limit: u32,
     /// `dataDir`: snapshots and `myid`. Relative paths are relative to the
     /// process's working directory, as in ZooKeeper. Default `./data`.
@@ -93,6 +106,63 @@ pub struct Config {
     pub peer_type: ServerRole,
     /// `quorumListenOnAllIPs`: bind quorum and election ports on 0.0.0.0.
     pub quorum_listen_on_all_ips: bool,
+    /// `electionPortBindRetry`: attempts to bind the election port, 1 s
+    /// apart, before the process exits; 0 = forever. Default 3. ZooKeeper
+    /// (`QuorumCnxManager.Listener`) replaces a negative value by 3; so does
+    /// corral, with a warning.
+    pub election_port_bind_retry: u32,
+    /// `cnxTimeout`: connect timeout of election-port connections. Default
+    /// 5000 ms (`QuorumCnxManager`). corral refuses 0, which Java's
+    /// `Socket.connect` would take as "wait forever".
+    pub cnx_timeout_ms: u32,
+    /// `quorumCnxnTimeoutMs` as configured: the SO_TIMEOUT of the election
+    /// handshake when above 0. Unset (-1) or ≤ 0 means tickTime × syncLimit;
+    /// see [`Config::effective_quorum_cnxn_timeout_ms`].
+    pub quorum_cnxn_timeout_ms: i64,
+    /// `fastleader.minNotificationInterval`: the first wait for election
+    /// notifications, doubled on each timeout. Default 200 ms
+    /// (`FastLeaderElection`, equal to its finalizeWait).
+    pub fast_leader_min_notification_interval_ms: u32,
+    /// `fastleader.maxNotificationInterval`: the cap of that doubling.
+    /// Default 60000 ms.
+    pub fast_leader_max_notification_interval_ms: u32,
+    /// `commitLogCount`: committed proposals kept in memory to sync learners
+    /// by DIFF. Default and minimum 500 (`ZKDatabase`; smaller values are
+    /// raised with a warning, as there).
+    pub commit_log_count: u32,
+    /// `forceSnapshotSync`: the leader syncs every learner by SNAP, never
+    /// DIFF or TRUNC (`LearnerHandler`; meant for tests). Default false.
+    pub force_snapshot_sync: bool,
+    /// `leaderServes` (yes/no): whether the leader accepts client
+    /// connections. Default yes (`Leader.lead`). ZooKeeper takes every value
+    /// but `no` as yes; corral accepts only yes and no.
+    pub leader_serves: bool,
+    /// `leader.maxTimeToWaitForEpoch`: once a new leader has waited this
+    /// long for its learners' epochs, a voter of its election that turns
+    /// LOOKING again makes it quit leading (`Leader.reportLookingSid`).
+    /// `None` (-1 or any negative, the default) = never for that reason.
+    pub leader_max_time_to_wait_for_epoch_ms: Option<u64>,
+    /// `tcpKeepAlive`: SO_KEEPALIVE on election-port sockets. Default false
+    /// (`QuorumCnxManager.setSockOpts`).
+    pub tcp_keep_alive: bool,
+    /// `leaderConnectDelayDuringRetryMs`: the pause between a learner's
+    /// attempts to connect to the leader. Default 100 ms (`Learner`).
+    pub leader_connect_delay_during_retry_ms: u32,
+    /// `observer.reconnectDelayMs`: an observer that lost its leader waits a
+    /// random time below this before reconnecting. Default 0 = no wait
+    /// (`Observer`).
+    pub observer_reconnect_delay_ms: u64,
+    /// `connectToLearnerMasterLimit`, in ticks: a learner's connect timeout
+    /// to the leader when above 0; 0 (the default) = initLimit (`Learner`).
+    pub connect_to_learner_master_limit: u32,
+    /// `digest.enabled`: txns carry the tree digest after them, and learners
+    /// check it (`ZooKeeperServer`). Default true. Changes the txn bytes: it
+    /// must be the same on every member.
+    pub digest_enabled: bool,
+    /// `closeSessionTxn.enabled`: closeSession txns list the session's
+    /// ephemerals (`ZooKeeperServer`). Default true. Changes the txn bytes:
+    /// it must be the same on every member.
+    pub close_session_txn_enabled: bool,
     /// `syncEnabled`: observers log and snapshot like followers. Default true.
     pub sync_enabled: bool,
     /// `standaloneEnabled`: with false, even one server runs the quorum protocol.
@@ -113,7 +183,8 @@ pub struct Config {
     pub eager_acl_check: bool,
     /// `reconfigEnabled`: reconfig requests get past the switch. A standalone
     /// server then answers Unimplemented (it has no quorum to change), as
-    /// ZooKeeper's does; off, ReconfigDisabled. Default false.
+    /// ZooKeeper's does; off, ReconfigDisabled. Default false. Refused in an
+    /// ensemble: corral does not implement dynamic reconfiguration.
     pub reconfig_enabled: bool,
     /// `jute.maxbuffer`: the largest frame, and znode data size, in bytes.
     /// Default 0xfffff.
@@ -132,7 +203,10 @@ pub struct Config {
     pub fsync_warning_threshold_ms: u64,
     /// `cores` (corral only): executor threads; default the number of CPUs.
     pub cores: usize,
-    /// This server's id, from `<dataDir>/myid` if that file exists.
+    /// This server's id: the `myid` key if set (corral's addition, for
+    /// members started without files: `--override myid=2`), else
+    /// `<dataDir>/myid` if that file exists (ZooKeeper's only source). When
+    /// both are there and differ, the key wins with a warning.
     pub my_id: Option<u64>,
     /// SASL (DIGEST-MD5) for clients: on when the JAAS file
     /// (`java.security.auth.login.config`) has the login section
@@ -207,8 +281,8 @@ impl Default for Config {
         let tick_time_ms = 2000;
         Config {
             tick_time_ms,
-            init_limit: 0,
-            sync_limit: 0,
+            init_limit: 10,
+            sync_limit: 5,
             data_dir: PathBuf::from("./data"),
             data_log_dir: PathBuf::from("./data"),
             client_port: Some(2181),
@@ -225,6 +299,21 @@ impl Default for Config {
             servers: Vec::new(),
             peer_type: ServerRole::Participant,
             quorum_listen_on_all_ips: false,
+            election_port_bind_retry: 3,
+            cnx_timeout_ms: 5000,
+            quorum_cnxn_timeout_ms: -1,
+            fast_leader_min_notification_interval_ms: 200,
+            fast_leader_max_notification_interval_ms: 60_000,
+            commit_log_count: 500,
+            force_snapshot_sync: false,
+            leader_serves: true,
+            leader_max_time_to_wait_for_epoch_ms: None,
+            tcp_keep_alive: false,
+            leader_connect_delay_during_retry_ms: 100,
+            observer_reconnect_delay_ms: 0,
+            connect_to_learner_master_limit: 0,
+            digest_enabled: true,
+            close_session_txn_enabled: true,
             sync_enabled: true,
             standalone_enabled: true,
             global_outstanding_limit: 1000,

@@ -57,12 +57,8 @@ impl Config {
         line("quorumPort", &me.quorum_port);
         line("peerType", &me.role.ordinal());
         out.push_str("membership: \n");
-        for server in &self.servers {
-            let _ = writeln!(out, "server.{}={server}", server.id);
-        }
-        // The quorum config version: 0 for a static config (no reconfig). As
-        // in ZooKeeper, this last line has no newline.
-        out.push_str("version=0");
+        // As in ZooKeeper, the last line (`version=0`) has no newline.
+        out.push_str(&self.quorum_config_text());
         out
     }
 }

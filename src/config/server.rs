@@ -183,7 +183,8 @@ fn wrong_format() -> String {
     "expected host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]".into()
 }
 
-fn delimited_host(host: &str) -> String {
+/// A host as ZooKeeper prints it: IPv6 literals in brackets.
+pub(super) fn delimited_host(host: &str) -> String {
     if host.contains(':') {
         format!("[{host}]")
     } else {

@@ -9,13 +9,13 @@ use super::*;
 
 /// A temp directory holding `zoo.cfg` with `body`, and `data/` as dataDir
 /// (the `dataDir` line comes first, so `body` starts on line 2).
-struct Fixture {
+pub(super) struct Fixture {
     dir: TempDir,
-    cfg: PathBuf,
+    pub(super) cfg: PathBuf,
 }
 
 impl Fixture {
-    fn new(body: &str) -> Self {
+    pub(super) fn new(body: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
@@ -25,41 +25,41 @@ impl Fixture {
         Fixture { dir, cfg }
     }
 
-    fn data_dir(&self) -> PathBuf {
+    pub(super) fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    fn write_my_id(&self, text: &str) {
+    pub(super) fn write_my_id(&self, text: &str) {
         std::fs::write(self.data_dir().join("myid"), text).expect("write myid");
     }
 
-    fn load(&self, overrides: &[(&str, &str)]) -> Result<LoadedConfig, ConfigError> {
+    pub(super) fn load(&self, overrides: &[(&str, &str)]) -> Result<LoadedConfig, ConfigError> {
         Config::load(Some(&self.cfg), &owned(overrides))
     }
 }
 
-fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(super) fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn load_ok(f: &Fixture, overrides: &[(&str, &str)]) -> LoadedConfig {
+pub(super) fn load_ok(f: &Fixture, overrides: &[(&str, &str)]) -> LoadedConfig {
     match f.load(overrides) {
         Ok(loaded) => loaded,
         Err(e) => panic!("config refused: {e}"),
     }
 }
 
-fn load_err(f: &Fixture, overrides: &[(&str, &str)]) -> String {
+pub(super) fn load_err(f: &Fixture, overrides: &[(&str, &str)]) -> String {
     match f.load(overrides) {
         Ok(loaded) => panic!("config accepted: {:?}", loaded.config),
         Err(e) => e.to_string(),
     }
 }
 
-const ENSEMBLE: &str = "initLimit=10\nsyncLimit=5\n\
+pub(super) const ENSEMBLE: &str = "initLimit=10\nsyncLimit=5\n\
     server.1=127.0.0.1:2888:3888\n\
     server.2=127.0.0.1:2889:3889\n\
     server.3=127.0.0.1:2890:3890\n";
@@ -712,14 +712,31 @@ fn standalone_reads_myid_too() {
 }
 
 #[test]
-fn ensemble_requires_init_and_sync_limits() {
+fn ensemble_limits_default_to_the_samples_with_a_warning_and_zero_is_refused() {
     let servers = "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n";
-    let f = Fixture::new(&format!("syncLimit=5\n{servers}"));
+    let f = Fixture::new(&format!("syncLimit=3\n{servers}"));
     f.write_my_id("1");
-    assert!(load_err(&f, &[]).contains("initLimit"));
-    let f = Fixture::new(&format!("initLimit=5\n{servers}"));
-    f.write_my_id("1");
-    assert!(load_err(&f, &[]).contains("syncLimit"));
+    let loaded = load_ok(&f, &[]);
+    assert_eq!(
+        (loaded.config.init_limit, loaded.config.sync_limit),
+        (10, 3)
+    );
+    let expected = format!("{}: initLimit is not set; using 10", f.cfg.display());
+    assert!(
+        loaded.warnings.iter().any(|w| w.starts_with(&expected)),
+        "{:?}",
+        loaded.warnings
+    );
+    let msg = load_err(&f, &[("initLimit", "0")]);
+    assert!(msg.starts_with("--override initLimit"), "{msg}");
+    let msg = load_err(&f, &[("syncLimit", "0")]);
+    assert!(msg.starts_with("--override syncLimit"), "{msg}");
+    // A standalone server never looks at them.
+    assert!(
+        load_ok(&Fixture::new("initLimit=0\n"), &[])
+            .warnings
+            .is_empty()
+    );
 }
 
 #[test]
@@ -867,7 +884,7 @@ fn even_or_tiny_ensembles_get_a_warning() {
 
 // ---- conf output -------------------------------------------------------------------
 
-fn abs_version_dir(p: &Path) -> String {
+pub(super) fn abs_version_dir(p: &Path) -> String {
     std::path::absolute(p)
         .expect("absolute")
         .join("version-2")
