@@ -1,6 +1,11 @@
-//! Rule-by-rule tests of one `Election`.
+//! Rule-by-rule tests of one `Election`, then whole elections over a seeded
+//! in-test network (`Sim`).
 
 use super::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 fn sid(n: u64) -> ServerId {
     ServerId(n)
@@ -717,4 +722,520 @@ fn notification_timeout_doubles_to_the_max_and_connects_all_without_peers() {
     // A notification restarts the timer at the current interval.
     e.receive(now + 10, sid(2), &looking(1, 0x100, 0, 1));
     assert_eq!(e.poll_timeout(), Some(now + 10 + 60_000));
+}
+
+// ---- the simulated network ----
+
+/// A message on its way; the body waits in `Sim::bodies` under `seq`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Flight {
+    at: i64,
+    seq: u64,
+    from: ServerId,
+    to: ServerId,
+    link_generation: u64,
+}
+
+/// Servers in one thread over per-connection FIFO links with seeded
+/// latencies, lost messages and dropped connections. A connection comes up
+/// when a live server sends to another live one (as `toSend` connects) or
+/// asks for `ConnectAll`; what is in flight on a connection that drops is lost.
+struct Sim {
+    now: i64,
+    rng: StdRng,
+    nodes: BTreeMap<ServerId, Election>,
+    /// (last zxid, current epoch) each server starts a round with.
+    logs: BTreeMap<ServerId, (i64, i64)>,
+    voters: BTreeSet<ServerId>,
+    alive: BTreeSet<ServerId>,
+    /// Up connections, keyed by (lower, higher) sid, with their generation.
+    links: BTreeMap<(ServerId, ServerId), u64>,
+    generation: u64,
+    flights: BinaryHeap<Reverse<Flight>>,
+    bodies: BTreeMap<u64, Notification>,
+    last_arrival: BTreeMap<(ServerId, ServerId), i64>,
+    seq: u64,
+    latency_max_ms: i64,
+    loss_percent: u32,
+    flap_per_mille: u32,
+    faults_until_ms: i64,
+    decided_at: BTreeMap<ServerId, i64>,
+}
+
+impl Sim {
+    /// `voters` as (sid, last zxid, epoch); `observers` as sids.
+    fn new(seed: u64, voters: &[(u64, i64, i64)], observers: &[u64]) -> Self {
+        let voter_ids: Vec<u64> = voters.iter().map(|v| v.0).collect();
+        let mut nodes = BTreeMap::new();
+        let mut logs = BTreeMap::new();
+        for &(id, zxid, epoch) in voters {
+            nodes.insert(sid(id), Election::new(config(id, &voter_ids, observers)));
+            logs.insert(sid(id), (zxid, epoch));
+        }
+        for &id in observers {
+            nodes.insert(sid(id), Election::new(config(id, &voter_ids, observers)));
+            logs.insert(sid(id), (0, 0));
+        }
+        Sim {
+            now: 0,
+            rng: StdRng::seed_from_u64(seed),
+            alive: nodes.keys().copied().collect(),
+            nodes,
+            logs,
+            voters: ids(&voter_ids),
+            links: BTreeMap::new(),
+            generation: 0,
+            flights: BinaryHeap::new(),
+            bodies: BTreeMap::new(),
+            last_arrival: BTreeMap::new(),
+            seq: 0,
+            latency_max_ms: 5,
+            loss_percent: 0,
+            flap_per_mille: 0,
+            faults_until_ms: 0,
+            decided_at: BTreeMap::new(),
+        }
+    }
+
+    fn node(&self, id: u64) -> &Election {
+        &self.nodes[&sid(id)]
+    }
+
+    fn start(&mut self, id: ServerId) {
+        let (zxid, epoch) = self.logs[&id];
+        let now = self.now;
+        let node = self.nodes.get_mut(&id).unwrap();
+        if node.state() != PeerState::Looking {
+            node.role_ended();
+        }
+        node.start(now, zxid, epoch);
+        self.decided_at.remove(&id);
+    }
+
+    /// Every live server starts a round now, in a seeded order.
+    fn start_all(&mut self) {
+        let mut order: Vec<ServerId> = self.alive.iter().copied().collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, self.rng.gen_range(0..=i));
+        }
+        for id in order {
+            self.start(id);
+            self.pump();
+        }
+    }
+
+    fn kill(&mut self, id: u64) {
+        let id = sid(id);
+        let linked: Vec<_> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|&(a, b)| a == id || b == id)
+            .collect();
+        for (a, b) in linked {
+            self.disconnect(a, b);
+        }
+        self.alive.remove(&id);
+        self.decided_at.remove(&id);
+    }
+
+    fn faulty(&self) -> bool {
+        self.now < self.faults_until_ms
+    }
+
+    fn connect(&mut self, a: ServerId, b: ServerId) -> Option<u64> {
+        if !self.alive.contains(&a) || !self.alive.contains(&b) {
+            return None;
+        }
+        let key = (a.min(b), a.max(b));
+        if let Some(&generation) = self.links.get(&key) {
+            return Some(generation);
+        }
+        self.generation += 1;
+        self.links.insert(key, self.generation);
+        self.nodes.get_mut(&a).unwrap().peer_connected(b);
+        self.nodes.get_mut(&b).unwrap().peer_connected(a);
+        Some(self.generation)
+    }
+
+    fn disconnect(&mut self, a: ServerId, b: ServerId) {
+        if self.links.remove(&(a.min(b), a.max(b))).is_some() {
+            self.nodes.get_mut(&a).unwrap().peer_disconnected(b);
+            self.nodes.get_mut(&b).unwrap().peer_disconnected(a);
+        }
+    }
+
+    fn transmit(&mut self, from: ServerId, to: ServerId, msg: Notification) {
+        let Some(link_generation) = self.connect(from, to) else {
+            return;
+        };
+        if self.faulty() && self.rng.gen_range(0..100) < self.loss_percent {
+            return;
+        }
+        let latency = self.rng.gen_range(0..=self.latency_max_ms);
+        let last = self.last_arrival.entry((from, to)).or_insert(0);
+        let at = (self.now + latency).max(*last);
+        *last = at;
+        self.seq += 1;
+        self.bodies.insert(self.seq, msg);
+        self.flights.push(Reverse(Flight {
+            at,
+            seq: self.seq,
+            from,
+            to,
+            link_generation,
+        }));
+    }
+
+    /// Carry out every server's outputs until none is left.
+    fn pump(&mut self) {
+        loop {
+            let mut any = false;
+            let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+            for id in ids {
+                while let Some(out) = self.nodes.get_mut(&id).unwrap().poll_output() {
+                    any = true;
+                    match out {
+                        Output::Send { to, msg } => {
+                            assert_ne!(to, id, "never sent to ourselves");
+                            self.transmit(id, to, msg);
+                        }
+                        Output::ConnectAll => {
+                            for v in self.voters.clone() {
+                                if v != id {
+                                    self.connect(id, v);
+                                }
+                            }
+                        }
+                        Output::Decided { state, .. } => {
+                            assert_eq!(state, self.nodes[&id].state());
+                            self.decided_at.insert(id, self.now);
+                        }
+                        Output::VoterLooking { .. } => {}
+                    }
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// One event: the earliest timer or message. False when nothing is left.
+    fn step(&mut self) -> bool {
+        self.pump();
+        if self.faulty()
+            && !self.links.is_empty()
+            && self.rng.gen_range(0..1000) < self.flap_per_mille
+        {
+            let pick = self.rng.gen_range(0..self.links.len());
+            let (a, b) = *self.links.keys().nth(pick).unwrap();
+            self.disconnect(a, b);
+            self.pump();
+        }
+        let timer = self
+            .alive
+            .iter()
+            .filter_map(|id| self.nodes[id].poll_timeout())
+            .min();
+        let flight = self.flights.peek().map(|f| f.0.at);
+        match (timer, flight) {
+            (None, None) => return false,
+            (Some(t), f) if f.is_none_or(|f| t <= f) => {
+                self.now = self.now.max(t);
+                for id in self.alive.clone() {
+                    let node = self.nodes.get_mut(&id).unwrap();
+                    if node.poll_timeout().is_some_and(|d| d <= self.now) {
+                        node.handle_timeout(self.now);
+                    }
+                }
+            }
+            _ => {
+                let f = self.flights.pop().unwrap().0;
+                let msg = self.bodies.remove(&f.seq).unwrap();
+                self.now = self.now.max(f.at);
+                let key = (f.from.min(f.to), f.from.max(f.to));
+                if self.links.get(&key) == Some(&f.link_generation) {
+                    self.nodes
+                        .get_mut(&f.to)
+                        .unwrap()
+                        .receive(self.now, f.from, &msg);
+                }
+            }
+        }
+        self.pump();
+        self.check_bounds();
+        true
+    }
+
+    fn check_bounds(&self) {
+        for e in self.nodes.values() {
+            let n = self.voters.len();
+            assert!(e.recvset.len() <= n && e.outofelection.len() <= n);
+            assert!(e.heard.len() <= n && e.pending.len() <= n && e.connected.len() <= n);
+        }
+    }
+
+    /// Run until nothing is left to do or `horizon_ms` passed; true if quiet.
+    fn run_for(&mut self, horizon_ms: i64) -> bool {
+        let limit = self.now + horizon_ms;
+        while self.now <= limit {
+            if !self.step() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn run(&mut self) {
+        assert!(
+            self.run_for(3_600_000),
+            "no quiet within an hour of simulated time"
+        );
+    }
+
+    /// What ZAB would do after the election: a leader without a quorum of
+    /// followers, and a follower whose leader does not lead, look again.
+    /// True if anyone had to.
+    fn supervise(&mut self) -> bool {
+        let mut again = Vec::new();
+        for &id in &self.alive {
+            let e = &self.nodes[&id];
+            let leader = e.current_vote().leader;
+            let backed = |l: i64| {
+                self.alive
+                    .iter()
+                    .filter(|v| self.voters.contains(v))
+                    .filter(|v| self.nodes[v].state() != PeerState::Looking)
+                    .filter(|v| self.nodes[v].current_vote().leader == l)
+                    .count()
+                    > self.voters.len() / 2
+            };
+            let ok = match e.state() {
+                PeerState::Looking => true,
+                PeerState::Leading => backed(leader),
+                PeerState::Following | PeerState::Observing => self.nodes.iter().any(|(l, n)| {
+                    i64::try_from(l.0) == Ok(leader)
+                        && self.alive.contains(l)
+                        && n.state() == PeerState::Leading
+                }),
+            };
+            if !ok {
+                again.push(id);
+            }
+        }
+        for &id in &again {
+            self.start(id);
+        }
+        !again.is_empty()
+    }
+
+    /// Exactly one leader; every other live server follows (or observes) it
+    /// with the same vote. Returns the leader.
+    fn one_leader(&self) -> ServerId {
+        let leaders: Vec<ServerId> = self
+            .alive
+            .iter()
+            .copied()
+            .filter(|id| self.nodes[id].state() == PeerState::Leading)
+            .collect();
+        assert_eq!(leaders.len(), 1, "leaders: {leaders:?}");
+        let leader = leaders[0];
+        let theirs = self.nodes[&leader].current_vote();
+        for id in &self.alive {
+            let e = &self.nodes[id];
+            let role = if *id == leader {
+                PeerState::Leading
+            } else if self.voters.contains(id) {
+                PeerState::Following
+            } else {
+                PeerState::Observing
+            };
+            assert_eq!(e.state(), role, "server {id}");
+            let v = e.current_vote();
+            assert_eq!(
+                (v.leader, v.zxid, v.peer_epoch),
+                (theirs.leader, theirs.zxid, theirs.peer_epoch),
+                "server {id}"
+            );
+        }
+        leader
+    }
+}
+
+/// Random logs with many ties: epochs 1..=2, zxids of few values.
+fn random_voters(rng: &mut StdRng, n: u64) -> Vec<(u64, i64, i64)> {
+    (1..=n)
+        .map(|id| {
+            let epoch = rng.gen_range(1..=2);
+            (id, (epoch << 32) | rng.gen_range(0..3), epoch)
+        })
+        .collect()
+}
+
+/// The voter with the highest (epoch, zxid, sid).
+fn best(voters: &[(u64, i64, i64)]) -> ServerId {
+    sid(voters
+        .iter()
+        .max_by_key(|&&(id, zxid, epoch)| (epoch, zxid, id))
+        .unwrap()
+        .0)
+}
+
+fn elect_the_best(size: u64, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let voters = random_voters(&mut rng, size);
+        let mut sim = Sim::new(seed, &voters, &[]);
+        sim.start_all();
+        sim.run();
+        let leader = sim.one_leader();
+        assert_eq!(leader, best(&voters), "seed {seed}: {voters:?}");
+        let (zxid, epoch) = sim.logs[&leader];
+        assert_eq!(sim.nodes[&leader].current_vote().zxid, zxid);
+        assert_eq!(sim.nodes[&leader].current_vote().peer_epoch, epoch);
+    }
+}
+
+#[test]
+fn three_voters_elect_the_highest_epoch_zxid_sid() {
+    elect_the_best(3, 0..300);
+}
+
+#[test]
+fn five_voters_elect_the_highest_epoch_zxid_sid() {
+    elect_the_best(5, 0..300);
+}
+
+#[test]
+fn lost_messages_and_dropped_connections_still_end_with_one_leader() {
+    for size in [3, 5] {
+        for seed in 0..150 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let voters = random_voters(&mut rng, size);
+            let mut sim = Sim::new(seed, &voters, &[]);
+            sim.loss_percent = 30;
+            sim.flap_per_mille = 50;
+            sim.faults_until_ms = 2_000;
+            sim.start_all();
+            let mut rounds = 0;
+            loop {
+                let quiet = sim.run_for(120_000);
+                rounds += 1;
+                assert!(rounds < 20, "seed {seed}: no stable leader");
+                if !sim.supervise() && quiet {
+                    break;
+                }
+            }
+            sim.one_leader();
+        }
+    }
+}
+
+#[test]
+fn failover_decides_well_within_finalize_wait() {
+    for seed in 0..100 {
+        let voters = [
+            (1, 0x1_0000_0005, 1),
+            (2, 0x1_0000_0005, 1),
+            (3, 0x1_0000_0005, 1),
+        ];
+        let mut sim = Sim::new(seed, &voters, &[]);
+        sim.start_all();
+        sim.run();
+        assert_eq!(sim.one_leader(), sid(3));
+        // The leader crashes; its peers see the connections close and look.
+        sim.now += 1_000;
+        sim.kill(3);
+        let down = sim.now;
+        sim.start(sid(1));
+        sim.start(sid(2));
+        sim.run();
+        assert_eq!(sim.one_leader(), sid(2));
+        let slowest = sim.decided_at.values().max().unwrap() - down;
+        // Two message delays (5 ms each at most), not finalizeWait's 200 ms.
+        assert!(
+            slowest <= 2 * sim.latency_max_ms,
+            "seed {seed}: {slowest} ms"
+        );
+    }
+}
+
+#[test]
+fn a_late_voter_joins_the_running_leader_through_outofelection() {
+    for seed in 0..50 {
+        let voters = [
+            (1, 0x1_0000_0004, 1),
+            (2, 0x1_0000_0009, 1),
+            (3, 0x1_0000_0005, 1),
+        ];
+        let mut sim = Sim::new(seed, &voters, &[]);
+        sim.alive.remove(&sid(2));
+        sim.start_all();
+        sim.run();
+        assert_eq!(sim.one_leader(), sid(3));
+        // A second election moves the running servers to round 2, and the
+        // sync after it gives them epoch 2.
+        sim.start(sid(1));
+        sim.start(sid(3));
+        sim.run();
+        assert_eq!(sim.one_leader(), sid(3));
+        for id in [1, 3] {
+            sim.nodes.get_mut(&sid(id)).unwrap().update_vote_epoch(2);
+        }
+        // 2 has the longest log, but a leader runs: it follows 3.
+        sim.alive.insert(sid(2));
+        sim.start(sid(2));
+        assert_eq!(sim.node(2).logical_clock(), 1);
+        sim.run();
+        assert_eq!(sim.one_leader(), sid(3));
+        assert_eq!(sim.node(2).current_vote(), vote(3, 0x1_0000_0005, 2, 2));
+        assert_eq!(sim.node(2).logical_clock(), 2);
+    }
+}
+
+#[test]
+fn three_voters_and_an_observer_elect_a_voter() {
+    for seed in 0..100 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let voters = random_voters(&mut rng, 3);
+        let mut sim = Sim::new(seed, &voters, &[4]);
+        // The observer's log is the longest; it still only observes.
+        sim.logs.insert(sid(4), (0x9_0000_0000, 9));
+        sim.start_all();
+        sim.run();
+        assert_eq!(sim.one_leader(), best(&voters), "seed {seed}");
+        assert_eq!(sim.node(4).state(), PeerState::Observing);
+    }
+}
+
+#[test]
+fn after_a_failover_the_observer_finds_the_new_leader() {
+    for seed in 0..100 {
+        let voters = [
+            (1, 0x1_0000_0005, 1),
+            (2, 0x1_0000_0005, 1),
+            (3, 0x1_0000_0005, 1),
+        ];
+        let mut sim = Sim::new(seed, &voters, &[4]);
+        sim.start_all();
+        sim.run();
+        assert_eq!(sim.one_leader(), sid(3));
+        sim.now += 1_000;
+        sim.kill(3);
+        for id in [1, 2, 4] {
+            sim.start(sid(id));
+        }
+        // Voters answer a LOOKING observer with the vote of their last
+        // decision until they decide again, so it may first settle on the
+        // dead leader; as with ZooKeeper, failing to connect sends it back.
+        for _ in 0..5 {
+            sim.run();
+            if !sim.supervise() {
+                break;
+            }
+        }
+        assert_eq!(sim.one_leader(), sid(2));
+        assert_eq!(sim.node(4).current_vote().leader, 2);
+    }
 }
