@@ -4,6 +4,8 @@
 //! monotonic millisecond count); outputs are packets to send, durable
 //! writes to make and the next deadline. `server` moves the bytes.
 
+pub mod election;
+
 /// A member's id (`myid`, the `N` of `server.N`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ServerId(pub u64);
