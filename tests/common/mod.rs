@@ -16,6 +16,7 @@
 //!   is such a wrapper around Apache ZooKeeper, used to check the harness itself).
 #![allow(dead_code)]
 
+pub mod linear;
 pub mod raw;
 
 use std::fs::File;
