@@ -1342,6 +1342,19 @@ mod tests {
         assert!(u64::from_ne_bytes(count) >= 1);
     }
 
+    /// Resets `fd` if it was signalled: a later wait then proves a new signal.
+    fn drain(fd: BorrowedFd<'_>) {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, alive for the call.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } == 1 {
+            wait_signalled(fd);
+        }
+    }
+
     /// Submits `bytes` and waits for the result on the completion fd, as the glommio side does:
     /// a `None` from the poll means wait for the next signal.
     fn submit_and_await(w: &mut SegmentWriter, fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
@@ -1417,6 +1430,7 @@ mod tests {
             assert_eq!(w.ring.is_some(), ring, "{what}: the ring took the eventfd");
             let mut expected = HEADER.to_vec();
             for bytes in [record(1), Vec::new(), record(2)] {
+                drain(fd.as_fd());
                 w.submit_append(&bytes).unwrap();
                 // Signalled before anyone polls: a waiter on the fd alone wakes up.
                 wait_signalled(fd.as_fd());
