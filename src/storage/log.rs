@@ -207,9 +207,7 @@ impl TxnLog {
     /// runs from `submit` to the `poll` that reports it, so a late poll adds
     /// to it.
     pub fn poll(&mut self) -> Option<io::Result<()>> {
-        if self.pending.is_none() {
-            return None;
-        }
+        self.pending.as_ref()?;
         let seg = self
             .current
             .as_mut()
