@@ -1,14 +1,15 @@
 //! The log device on a full disk: appends fail with ENOSPC without corrupting anything, and work
-//! again once space returns. Needs a real small filesystem, so it mounts a 4 MiB ext4 image on a
-//! loop device — only as root with `mkfs.ext4` and `mount`; otherwise it prints why and skips.
+//! again once space returns, whether made in one call or submitted and polled. Needs a real small
+//! filesystem, so it mounts a 4 MiB ext4 image on a loop device — only as root with `mkfs.ext4`
+//! and `mount`; otherwise it prints why and skips.
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use corral::storage::logdev::{LogOptions, SegmentWriter};
+use corral::storage::logdev::{self, LogOptions, SegmentWriter};
 
 const HEADER: &[u8] = b"ZKLG\0\0\0\x02\0\0\0\0\0\0\0\0";
 
@@ -97,8 +98,63 @@ fn assert_content(path: &Path, expected: &[u8]) {
     );
 }
 
+/// How the scenario appends: in one call, or submitted and then polled whenever the completion
+/// eventfd is signalled (as the glommio side does).
+enum Appender {
+    Blocking,
+    Split(OwnedFd),
+}
+
+impl Appender {
+    fn split() -> Appender {
+        Appender::Split(logdev::completion_eventfd().unwrap())
+    }
+
+    fn attach(&self, w: &mut SegmentWriter) {
+        if let Appender::Split(fd) = self {
+            w.signal_completions_to(fd.as_fd()).unwrap();
+        }
+    }
+
+    fn append(&self, w: &mut SegmentWriter, bytes: &[u8]) -> io::Result<()> {
+        let Appender::Split(fd) = self else {
+            return w.append(bytes);
+        };
+        w.submit_append(bytes)?;
+        loop {
+            if let Some(result) = w.poll_append() {
+                return result;
+            }
+            wait_signalled(fd);
+        }
+    }
+}
+
+/// Waits until `fd` is readable (10 s at most: a hang guard), then reads it, which resets it.
+fn wait_signalled(fd: &OwnedFd) {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, alive for the call.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    assert_eq!(ready, 1, "the completion eventfd was not signalled in 10 s");
+    let mut count = [0u8; 8];
+    io::Read::read_exact(&mut File::from(fd.try_clone().unwrap()), &mut count).unwrap();
+}
+
 #[test]
 fn full_disk_append_fails_with_enospc_keeps_data_and_recovers() {
+    full_disk_fails_with_enospc_keeps_data_and_recovers(Appender::Blocking);
+}
+
+#[test]
+fn full_disk_submitted_append_fails_with_enospc_keeps_data_and_recovers() {
+    full_disk_fails_with_enospc_keeps_data_and_recovers(Appender::split());
+}
+
+fn full_disk_fails_with_enospc_keeps_data_and_recovers(appender: Appender) {
     let disk = match Mounted::new(4 << 20) {
         Ok(disk) => disk,
         Err(reason) => {
@@ -112,9 +168,10 @@ fn full_disk_append_fails_with_enospc_keeps_data_and_recovers() {
     };
     let path = disk.mnt.join("log.1");
     let mut w = SegmentWriter::create(&path, HEADER, &opts).unwrap();
+    appender.attach(&mut w);
     let mut expected = HEADER.to_vec();
     for i in 0..10 {
-        w.append(&record(i)).unwrap();
+        appender.append(&mut w, &record(i)).unwrap();
         expected.extend_from_slice(&record(i));
     }
 
@@ -131,7 +188,7 @@ fn full_disk_append_fails_with_enospc_keeps_data_and_recovers() {
     let mut failure: Option<io::Error> = None;
     for i in 10..10_000 {
         let before = w.len();
-        match w.append(&record(i)) {
+        match appender.append(&mut w, &record(i)) {
             Ok(()) => expected.extend_from_slice(&record(i)),
             Err(err) => {
                 assert_eq!(w.len(), before, "a failed append moved the end");
@@ -150,7 +207,7 @@ fn full_disk_append_fails_with_enospc_keeps_data_and_recovers() {
     assert_content(&path, &expected);
 
     // Still full: still an error, still nothing changed.
-    let err = w.append(&vec![5u8; 100_000]).unwrap_err();
+    let err = appender.append(&mut w, &vec![5u8; 100_000]).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
     assert_eq!(w.len(), expected.len() as u64);
     assert_content(&path, &expected);
@@ -159,10 +216,10 @@ fn full_disk_append_fails_with_enospc_keeps_data_and_recovers() {
     std::fs::remove_file(&filler).unwrap();
     syncfs(&disk.mnt);
     let big = vec![9u8; 100_000];
-    w.append(&big).unwrap();
+    appender.append(&mut w, &big).unwrap();
     expected.extend_from_slice(&big);
     for i in 0..50 {
-        w.append(&record(i)).unwrap();
+        appender.append(&mut w, &record(i)).unwrap();
         expected.extend_from_slice(&record(i));
     }
     drop(w);
@@ -170,7 +227,8 @@ fn full_disk_append_fails_with_enospc_keeps_data_and_recovers() {
 
     // And the segment reopens at its end.
     let mut w = SegmentWriter::open_append(&path, expected.len() as u64, &opts).unwrap();
-    w.append(b"reopened").unwrap();
+    appender.attach(&mut w);
+    appender.append(&mut w, b"reopened").unwrap();
     expected.extend_from_slice(b"reopened");
     drop(w);
     assert_content(&path, &expected);

@@ -1,9 +1,13 @@
-//! The transaction log's device layer: bytes in, durable on return.
+//! The transaction log's device layer: bytes in, durable on completion.
 //!
 //! A [`SegmentWriter`] owns one log segment file and appends opaque bytes to it. It knows
 //! nothing of the txn-log format (headers, records, checksums): the format layer above hands it
-//! finished bytes, and `append` returns only once they are on stable storage. It runs on the log
-//! writer's own std thread and blocks; nothing here is async.
+//! finished bytes. An append is made either in one call (`append`, which returns once the bytes
+//! are on stable storage) or in two (`submit_append` starts the write and returns at once,
+//! `poll_append` reports it durable), so that the caller goes on sending and receiving while
+//! its own write is in flight. Each completion signals an eventfd (`signal_completions_to`)
+//! that a glommio executor can await. Nothing here is async, and only `append` and
+//! `wait_append` wait.
 //!
 //! How a write is made durable and fast (measured on this class of machine, see
 //! `perf/disk-2026-11-21.md`):
@@ -18,10 +22,14 @@
 //!   new bytes, padded with zeros to the next block boundary. Rewriting bytes that are already on
 //!   disk with the same values is safe under the device's sector atomicity: each sector holds
 //!   either the old or the new content, and for acknowledged bytes both are equal.
+//! * **One write in flight.** Because each append rewrites that partial block, two writes in
+//!   flight could land in either order, and the older copy of the block would then erase the
+//!   newer bytes: a writer takes the next append only after the last one completed. What overlaps
+//!   is the log write with the caller's network, never one log write with another.
 //! * **RWF_DSYNC on io_uring.** The write carries RWF_DSYNC on a ring of the writer's own, so
 //!   data and sync are one request; where the kernel refuses RWF_DSYNC the write is linked to an
 //!   fdatasync instead. If the ring cannot be created (io_uring disabled), `pwritev2` does the same
-//!   job synchronously.
+//!   job synchronously inside `submit_append`, which then signals the eventfd itself.
 //!
 //! The zero tail is an invariant, not a convenience: recovery reads records until the first one
 //! that does not check out, so stale bytes past the logical end must never be readable. A crash
@@ -30,11 +38,12 @@
 
 use std::alloc::{self, Layout};
 use std::fs::{File, OpenOptions};
-use std::io;
-use std::os::fd::AsRawFd;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
+use std::time::Duration;
 
 use io_uring::{IoUring, opcode, squeue, types};
 
@@ -85,7 +94,57 @@ enum SyncMode {
     None,
 }
 
-/// Appends bytes to one log segment, each append durable on return. See the module doc.
+/// The ring's tags of a write and of the fdatasync linked to it.
+const WRITE_TAG: u64 = 1;
+const SYNC_TAG: u64 = 2;
+
+/// The one append in flight: its aligned write of `buf[..write_len]` at `block_start`, of which
+/// `buf[..done]` is durable so far and `op` is writing the rest.
+struct InFlight {
+    block_start: u64,
+    write_len: usize,
+    /// The append's own length: the logical end moves by this once it is durable.
+    appended: usize,
+    done: usize,
+    op: Op,
+}
+
+/// One write of `buf[done..write_len]`, with the sync of the writer's mode.
+enum Op {
+    /// On the ring, with completions still to reap.
+    Ring(RingOp),
+    /// Finished without the ring (`pwritev2`): the bytes written, or the error.
+    Done(io::Result<usize>),
+}
+
+/// What the ring reported so far of one write (and its linked fdatasync).
+struct RingOp {
+    /// The write's length.
+    len: usize,
+    /// Completions expected: the write's, and in `Fdatasync` mode the linked fdatasync's.
+    expected: u8,
+    seen: u8,
+    write_res: i32,
+    sync_res: i32,
+}
+
+impl RingOp {
+    /// The bytes written, once every completion is in. The sync covers them only if all `len`
+    /// were written or the mode is `Dsync` (a short write cancels a linked fdatasync; the write of
+    /// the rest carries one that covers it all).
+    fn result(&self) -> io::Result<usize> {
+        if self.write_res < 0 {
+            return Err(io::Error::from_raw_os_error(-self.write_res));
+        }
+        let written = self.write_res as usize;
+        if self.expected == 2 && written == self.len && self.sync_res < 0 {
+            return Err(io::Error::from_raw_os_error(-self.sync_res));
+        }
+        Ok(written)
+    }
+}
+
+/// Appends bytes to one log segment, each append durable on completion. See the module doc.
 pub struct SegmentWriter {
     file: File,
     path: PathBuf,
@@ -107,6 +166,11 @@ pub struct SegmentWriter {
     scrub_to: Option<u64>,
     /// Whether the last attempt to grow the preallocation failed (warn once per streak).
     grow_failing: bool,
+    /// The append submitted and not yet reported by `poll_append`. While it is set, the kernel
+    /// may be reading `buf`: nothing writes, moves or frees `buf` (see `assert_idle`, `Drop`).
+    in_flight: Option<InFlight>,
+    /// The eventfd told of completions the ring does not post (the `pwritev2` path).
+    completion: Option<File>,
 }
 
 impl std::fmt::Debug for SegmentWriter {
@@ -117,6 +181,7 @@ impl std::fmt::Debug for SegmentWriter {
             .field("zeroed_end", &self.zeroed_end)
             .field("sync", &self.sync)
             .field("ring", &self.ring.is_some())
+            .field("in_flight", &self.in_flight.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -203,14 +268,41 @@ impl SegmentWriter {
     }
 
     /// Appends `bytes` at the logical end and returns only when they are durable (unless
-    /// `force_sync = false`).
+    /// `force_sync = false`): `submit_append`, then `wait_append`.
     ///
     /// One aligned write covers the partial last block and the new bytes. On error the logical
     /// end is unchanged, the bytes before it are intact, and whatever the failed write may have
     /// left past the end is zeroed (now, or before the next append is accepted — if that fails
     /// too, the next append returns its error). A later append works once the cause is gone.
     pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.submit_append(bytes)?;
+        self.wait_append()
+    }
+
+    /// Starts the durable write of `bytes` at the logical end and returns without waiting for
+    /// it; `poll_append` (or `wait_append`) reports its result, with the semantics of `append`.
+    /// The bytes are copied into the writer's own aligned buffer first, so the caller may reuse
+    /// `bytes` as soon as this returns.
+    ///
+    /// An error here (too large, or zeroing what an earlier failed append left could not be
+    /// done) means nothing was written and nothing is in flight.
+    ///
+    /// # Panics
+    ///
+    /// If an append is still in flight (not yet reported by `poll_append`): each append rewrites
+    /// the partial last block, and two writes of it in flight could land in either order.
+    pub fn submit_append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.assert_idle();
+        let block_start = round_down(self.end);
         if bytes.is_empty() {
+            self.in_flight = Some(InFlight {
+                block_start,
+                write_len: 0,
+                appended: 0,
+                done: 0,
+                op: Op::Done(Ok(0)),
+            });
+            self.signal();
             return Ok(());
         }
         if bytes.len() > APPEND_BYTES_MAX {
@@ -219,31 +311,121 @@ impl SegmentWriter {
         if let Some(to) = self.scrub_to {
             self.scrub(to)?;
         }
-        let block_start = round_down(self.end);
         let tail_len = (self.end - block_start) as usize;
-        let new_end = self.end + bytes.len() as u64;
-        let write_len = (round_up(new_end) - block_start) as usize;
+        let write_len = (round_up(self.end + bytes.len() as u64) - block_start) as usize;
         self.buf.ensure(write_len);
         let b = self.buf.as_mut_slice();
         b[tail_len..tail_len + bytes.len()].copy_from_slice(bytes);
         b[tail_len + bytes.len()..write_len].fill(0);
+        assert!(block_start.is_multiple_of(BLOCK) && write_len.is_multiple_of(BLOCK_BYTES));
+        assert!((self.buf.ptr.as_ptr() as usize).is_multiple_of(BLOCK_BYTES));
+        let op = self.start_write(block_start, 0, write_len);
+        self.in_flight = Some(InFlight {
+            block_start,
+            write_len,
+            appended: bytes.len(),
+            done: 0,
+            op,
+        });
+        Ok(())
+    }
 
-        if let Err(err) = self.write_durable(block_start, write_len) {
-            let to = block_start + write_len as u64;
-            self.scrub_to = Some(to);
-            if let Err(scrub_err) = self.scrub(to) {
+    /// The result of the append in flight once it is complete; `None` while it is not (or when
+    /// none was submitted). Never waits for the device.
+    ///
+    /// Rare cases start another write from here: the rest of a short write, or the same write
+    /// again with a linked fdatasync after the kernel refused RWF_DSYNC. On the ring it is
+    /// reaped like the first; on the `pwritev2` path it is done inside this call. A completed
+    /// append may also grow the preallocation here, synchronously (a zero write of up to 256 KiB
+    /// and an fdatasync, about once per 256 KiB appended), as `append` always has.
+    pub fn poll_append(&mut self) -> Option<io::Result<()>> {
+        loop {
+            let fl = self.in_flight.as_mut()?;
+            if fl.done == fl.write_len {
+                // An empty append: nothing to write.
+                self.completed();
+                return Some(Ok(()));
+            }
+            let written = match &mut fl.op {
+                Op::Ring(op) => reap(self.ring.as_mut().expect("a ring op has its ring"), op)?,
+                // Taken out; `op` is replaced below or the record dropped.
+                Op::Done(result) => std::mem::replace(result, Ok(0)),
+            };
+            let (block_start, done, write_len) = (fl.block_start, fl.done, fl.write_len);
+            let done = match self.account(written) {
+                Ok(n) => done + n,
+                Err(err) => return Some(Err(self.failed(err))),
+            };
+            debug_assert!(done <= write_len);
+            if done == write_len {
+                self.completed();
+                return Some(Ok(()));
+            }
+            // A short write, or RWF_DSYNC refused: write the rest from where it stopped.
+            let op = self.start_write(block_start + done as u64, done, write_len - done);
+            let fl = self
+                .in_flight
+                .as_mut()
+                .expect("the append is still in flight");
+            fl.done = done;
+            fl.op = op;
+        }
+    }
+
+    /// Blocks until the append in flight is complete and returns its result (what `poll_append`
+    /// would have).
+    ///
+    /// # Panics
+    ///
+    /// If no append is in flight.
+    pub fn wait_append(&mut self) -> io::Result<()> {
+        assert!(
+            self.in_flight.is_some(),
+            "log segment {}: waiting with no append in flight",
+            self.path.display()
+        );
+        loop {
+            if let Some(result) = self.poll_append() {
+                return result;
+            }
+            // `poll_append` returns `None` only while a write is on the ring.
+            wait_ring(self.ring.as_ref().expect("a ring op has its ring"));
+        }
+    }
+
+    /// Whether an append was submitted and not yet reported by `poll_append`.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Makes every completion of this writer's appends add to the counter of `eventfd`, so that
+    /// a caller can sleep on it (a glommio read of its 8 bytes, or `poll(2)`) instead of calling
+    /// `poll_append` in a loop. The ring signals it as it posts each completion (a write with a
+    /// linked fdatasync posts two); a write finished without the ring signals it from here. A
+    /// signal means "call `poll_append`", which may still say `None`: each read of the fd (which
+    /// resets it) must be followed by a `poll_append`, and a `None` by another wait. The writer
+    /// keeps its own duplicate of the fd; the ring holds a reference of its own.
+    ///
+    /// If the ring refuses the eventfd, the writer drops the ring and uses `pwritev2`, which
+    /// signals from here, so every completion is still announced.
+    pub fn signal_completions_to(&mut self, eventfd: BorrowedFd<'_>) -> io::Result<()> {
+        self.assert_idle();
+        let own = File::from(eventfd.try_clone_to_owned()?);
+        if let Some(ring) = self.ring.as_ref() {
+            if self.completion.is_some() {
+                let _ = ring.submitter().unregister_eventfd();
+            }
+            if let Err(err) = ring.submitter().register_eventfd(eventfd.as_raw_fd()) {
                 tracing::warn!(
-                    "log segment {}: zeroing after a failed append failed ({scrub_err}); \
-                     retried before the next append",
+                    "log segment {}: the ring refuses a completion eventfd ({err}); the log \
+                     uses pwritev2",
                     self.path.display()
                 );
+                // Nothing is in flight (asserted above), so no entry of the ring refers to `buf`.
+                self.ring = None;
             }
-            return Err(err);
         }
-        self.end = new_end;
-        self.zeroed_end = self.zeroed_end.max(block_start + write_len as u64);
-        self.keep_tail(block_start);
-        self.grow_if_low(bytes.len());
+        self.completion = Some(own);
         Ok(())
     }
 
@@ -316,12 +498,15 @@ impl SegmentWriter {
             prealloc_size: opts.prealloc_size,
             scrub_to: None,
             grow_failing: false,
+            in_flight: None,
+            completion: None,
         })
     }
 
     /// After a write that started at `block_start` and ended at `self.end`, moves the new partial
     /// last block to the front of the buffer.
     fn keep_tail(&mut self, block_start: u64) {
+        self.assert_idle();
         let from = (round_down(self.end) - block_start) as usize;
         let tail_len = (self.end % BLOCK) as usize;
         let b = self.buf.as_mut_slice();
@@ -331,6 +516,7 @@ impl SegmentWriter {
 
     /// Reads the partial last block (the bytes before `end` in it) into the buffer.
     fn load_tail(&mut self) -> io::Result<()> {
+        self.assert_idle();
         let block_start = round_down(self.end);
         let tail_len = (self.end - block_start) as usize;
         let b = self.buf.as_mut_slice();
@@ -374,6 +560,7 @@ impl SegmentWriter {
     /// Zeroes `[end, to)`: the partial last block is rewritten with only its valid bytes, the
     /// blocks after it with zeros. Not synced.
     fn zero_past_end(&mut self, to: u64) -> io::Result<()> {
+        self.assert_idle();
         let block_start = round_down(self.end);
         let tail_len = (self.end - block_start) as usize;
         self.buf.as_mut_slice()[tail_len..BLOCK_BYTES].fill(0);
@@ -477,104 +664,240 @@ impl SegmentWriter {
         }
     }
 
-    /// Writes `buf[..len]` at `offset` (both block aligned) and makes it durable.
-    fn write_durable(&mut self, offset: u64, len: usize) -> io::Result<()> {
-        assert!(
-            offset.is_multiple_of(BLOCK) && len.is_multiple_of(BLOCK_BYTES) && len <= self.buf.cap
-        );
-        assert!((self.buf.ptr.as_ptr() as usize).is_multiple_of(BLOCK_BYTES));
-        let mut done = 0;
-        while done < len {
-            let result = self.write_once(offset + done as u64, done, len - done);
-            let n = match result {
-                Err(err)
-                    if self.sync == SyncMode::Dsync && !self.sync_confirmed && refused(&err) =>
-                {
-                    tracing::warn!(
-                        "log segment {}: RWF_DSYNC refused ({err}); using write + fdatasync",
-                        self.path.display()
-                    );
-                    self.sync = SyncMode::Fdatasync;
-                    continue;
-                }
-                other => other?,
-            };
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "log write wrote nothing",
-                ));
-            }
-            if self.sync == SyncMode::Dsync {
-                self.sync_confirmed = true;
-            }
-            done += n;
+    /// The append in flight is durable: the logical end moves past it.
+    fn completed(&mut self) {
+        let fl = self.in_flight.take().expect("an append in flight");
+        // Every completion of its write is reaped: from here on `buf` may change.
+        self.end += fl.appended as u64;
+        self.zeroed_end = self.zeroed_end.max(fl.block_start + fl.write_len as u64);
+        self.keep_tail(fl.block_start);
+        if fl.appended > 0 {
+            self.grow_if_low(fl.appended);
         }
-        Ok(())
     }
 
-    /// One write of `buf[at..at + len]` at `offset` with the sync of the current mode; returns
-    /// how many bytes were written. The sync covers them only if all `len` were written or the
-    /// mode is `Dsync` (a short write cancels a linked fdatasync; the next one covers it all).
-    fn write_once(&mut self, offset: u64, at: usize, len: usize) -> io::Result<usize> {
+    /// The append in flight failed: the logical end stays, and what it may have written past the
+    /// end is zeroed (now, or before the next append is accepted). Returns `err`.
+    fn failed(&mut self, err: io::Error) -> io::Error {
+        let fl = self.in_flight.take().expect("an append in flight");
+        let to = fl.block_start + fl.write_len as u64;
+        self.scrub_to = Some(to);
+        if let Err(scrub_err) = self.scrub(to) {
+            tracing::warn!(
+                "log segment {}: zeroing after a failed append failed ({scrub_err}); \
+                 retried before the next append",
+                self.path.display()
+            );
+        }
+        err
+    }
+
+    /// What one write's result means for the append: the bytes it made durable, or 0 after the
+    /// kernel refused RWF_DSYNC (the mode is `Fdatasync` now, and the same bytes are written
+    /// again), or the append's error.
+    fn account(&mut self, written: io::Result<usize>) -> io::Result<usize> {
+        let n = match written {
+            Err(err) if self.sync == SyncMode::Dsync && !self.sync_confirmed && refused(&err) => {
+                tracing::warn!(
+                    "log segment {}: RWF_DSYNC refused ({err}); using write + fdatasync",
+                    self.path.display()
+                );
+                self.sync = SyncMode::Fdatasync;
+                return Ok(0);
+            }
+            other => other?,
+        };
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "log write wrote nothing",
+            ));
+        }
+        if self.sync == SyncMode::Dsync {
+            self.sync_confirmed = true;
+        }
+        Ok(n)
+    }
+
+    /// Starts one write of `buf[at..at + len]` at `offset` with the sync of the current mode: on
+    /// the ring without waiting, or, without a ring, through `pwritev2` to its end (and then
+    /// signals the completion fd, as the ring would have).
+    ///
+    /// The caller records the returned op in `self.in_flight` before anything else touches
+    /// `buf`: that record is what keeps `buf` still while the kernel reads it.
+    fn start_write(&mut self, offset: u64, at: usize, len: usize) -> Op {
         let fd = self.file.as_raw_fd();
         let ptr = self.buf.as_slice()[at..at + len].as_ptr();
-        let len32 = u32::try_from(len).map_err(|_| too_large(len))?;
-        let Some(ring) = self.ring.as_mut() else {
-            return write_syscall(fd, ptr, len, offset, self.sync);
-        };
-        let rw_flags = if self.sync == SyncMode::Dsync {
-            libc::RWF_DSYNC
-        } else {
-            0
-        };
-        let mut write = opcode::Write::new(types::Fd(fd), ptr, len32)
-            .offset(offset)
-            .rw_flags(rw_flags)
-            .build();
-        let linked = self.sync == SyncMode::Fdatasync;
-        if linked {
-            write = write.flags(squeue::Flags::IO_LINK);
-        }
-        let fsync = opcode::Fsync::new(types::Fd(fd))
-            .flags(types::FsyncFlags::DATASYNC)
-            .build()
-            .user_data(2);
-        let entries = [write.user_data(1), fsync];
-        let count = if linked { 2 } else { 1 };
-        {
-            let mut sq = ring.submission();
-            // SAFETY: the write's buffer is `self.buf`, which is neither moved, freed nor touched
-            // until both completions are reaped below (this function waits for them); the fd is
-            // owned by `self.file` for the same span.
-            unsafe { sq.push_multiple(&entries[..count]) }
-                .map_err(|_| io::Error::other("log ring submission queue full"))?;
-        }
-        let mut seen = 0;
-        let mut write_res = 0i32;
-        let mut sync_res = 0i32;
-        while seen < count {
-            match ring.submit_and_wait(count - seen) {
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            }
-            for cqe in ring.completion() {
-                match cqe.user_data() {
-                    1 => write_res = cqe.result(),
-                    _ => sync_res = cqe.result(),
+        if let Some(ring) = self.ring.as_mut() {
+            // SAFETY: `ptr..ptr + len` lies in `buf`, which is neither written, moved nor freed
+            // until every completion of this op is reaped: the caller records the op in
+            // `self.in_flight` before it returns; `assert_idle`, called by every method that
+            // writes or grows `buf` once the writer exists, panics while a record is there; the
+            // record goes only in `completed`/`failed`, after `reap` has seen all the op's
+            // completions; and `Drop` reaps them before `buf` is freed. The fd belongs to
+            // `self.file`, which lives as long as `buf`.
+            match unsafe { submit_write(ring, fd, ptr, len, offset, self.sync) } {
+                Ok(op) => return Op::Ring(op),
+                Err(err) => {
+                    tracing::warn!(
+                        "log segment {}: the ring did not take a write ({err}); the log uses \
+                         pwritev2",
+                        self.path.display()
+                    );
+                    // The kernel took none of the entries (see `submit_write`): dropping the
+                    // ring discards them unread.
+                    self.ring = None;
                 }
-                seen += 1;
             }
         }
-        if write_res < 0 {
-            return Err(io::Error::from_raw_os_error(-write_res));
+        let result = write_syscall(fd, ptr, len, offset, self.sync);
+        self.signal();
+        Op::Done(result)
+    }
+
+    /// Panics if an append is in flight: `buf` must stay as the kernel reads it.
+    fn assert_idle(&self) {
+        assert!(
+            self.in_flight.is_none(),
+            "log segment {}: an append is still in flight (at most one write per segment)",
+            self.path.display()
+        );
+    }
+
+    /// Tells the completion fd, if any, that a write finished without the ring.
+    fn signal(&self) {
+        let Some(mut fd) = self.completion.as_ref() else {
+            return;
+        };
+        // Adds 1 to the eventfd's counter; it blocks only at a counter of 2^64 - 2.
+        if let Err(err) = fd.write_all(&1u64.to_ne_bytes()) {
+            tracing::warn!(
+                "log segment {}: signalling the completion eventfd failed: {err}",
+                self.path.display()
+            );
         }
-        let written = write_res as usize;
-        if linked && written == len && sync_res < 0 {
-            return Err(io::Error::from_raw_os_error(-sync_res));
+    }
+}
+
+impl Drop for SegmentWriter {
+    /// A write still on the ring reads `buf`: wait for it before `buf` is freed.
+    fn drop(&mut self) {
+        let Some(InFlight {
+            op: Op::Ring(op), ..
+        }) = self.in_flight.as_mut()
+        else {
+            return;
+        };
+        let ring = self.ring.as_mut().expect("a ring op has its ring");
+        while reap(ring, op).is_none() {
+            wait_ring(ring);
         }
-        Ok(written)
+    }
+}
+
+/// An eventfd (close-on-exec, blocking: a read submitted on a glommio ring then waits for a
+/// signal rather than failing with EAGAIN) for `SegmentWriter::signal_completions_to`.
+pub fn completion_eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Queues a write of `len` bytes from `ptr` at `offset` (with RWF_DSYNC, or linked to an
+/// fdatasync, or neither, as `sync` says) and submits it without waiting for completions. On
+/// error the kernel has taken none of the entries: `io_uring_enter` reports a count whenever it
+/// took any. (If it takes the write and not the fdatasync, which needs a failed allocation
+/// between the two, the rest is submitted by the next `reap` or wait, unlinked, as the blocking
+/// append did before; only the `Fdatasync` fallback mode links.)
+///
+/// # Safety
+///
+/// `ptr..ptr + len` must stay valid and unmodified, and `fd` open, until every completion of the
+/// returned op has been reaped (or the ring dropped after an error, when nothing was taken).
+unsafe fn submit_write(
+    ring: &mut IoUring,
+    fd: libc::c_int,
+    ptr: *const u8,
+    len: usize,
+    offset: u64,
+    sync: SyncMode,
+) -> io::Result<RingOp> {
+    let len32 = u32::try_from(len).map_err(|_| too_large(len))?;
+    let rw_flags = if sync == SyncMode::Dsync {
+        libc::RWF_DSYNC
+    } else {
+        0
+    };
+    let mut write = opcode::Write::new(types::Fd(fd), ptr, len32)
+        .offset(offset)
+        .rw_flags(rw_flags)
+        .build()
+        .user_data(WRITE_TAG);
+    let linked = sync == SyncMode::Fdatasync;
+    if linked {
+        write = write.flags(squeue::Flags::IO_LINK);
+    }
+    let fsync = opcode::Fsync::new(types::Fd(fd))
+        .flags(types::FsyncFlags::DATASYNC)
+        .build()
+        .user_data(SYNC_TAG);
+    let entries = [write, fsync];
+    let count = if linked { 2 } else { 1 };
+    // SAFETY: the caller's contract covers the buffer and the fd.
+    unsafe { ring.submission().push_multiple(&entries[..count]) }
+        .map_err(|_| io::Error::other("log ring submission queue full"))?;
+    loop {
+        match ring.submit() {
+            Ok(_) => break,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if ring.submission().len() == count => return Err(err),
+            // Part taken: the rest goes with the next enter.
+            Err(_) => break,
+        }
+    }
+    Ok(RingOp {
+        len,
+        expected: count as u8,
+        seen: 0,
+        write_res: 0,
+        sync_res: 0,
+    })
+}
+
+/// Takes the op's completions from the ring; its result once all of them are in. Never waits.
+fn reap(ring: &mut IoUring, op: &mut RingOp) -> Option<io::Result<usize>> {
+    if !ring.submission().is_empty() {
+        // Left by a partial submission (see `submit_write`).
+        let _ = ring.submit();
+    }
+    for cqe in ring.completion() {
+        match cqe.user_data() {
+            WRITE_TAG => op.write_res = cqe.result(),
+            _ => op.sync_res = cqe.result(),
+        }
+        op.seen += 1;
+    }
+    debug_assert!(op.seen <= op.expected);
+    (op.seen == op.expected).then(|| op.result())
+}
+
+/// Blocks until the ring holds a completion (or a signal interrupts the wait).
+///
+/// `io_uring_enter` on this ring fails only with EINTR; should it fail otherwise, this sleeps a
+/// millisecond instead: the kernel posts the completion whether anyone waits or not, and the
+/// caller's next `reap` finds it.
+fn wait_ring(ring: &IoUring) {
+    match ring.submit_and_wait(1) {
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+        Err(err) => {
+            tracing::warn!("waiting on the log ring failed ({err}); polling it instead");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 
@@ -733,6 +1056,7 @@ impl Drop for AlignedBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::AsFd;
 
     const HEADER: &[u8] = b"ZKLG\0\0\0\x02\0\0\0\0\0\0\0\0";
 
@@ -996,6 +1320,189 @@ mod tests {
         let err = w.append(&vec![1u8; APPEND_BYTES_MAX + 1]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert_eq!(w.len(), HEADER.len() as u64);
+    }
+
+    /// Waits until `fd` is readable (10 s at most: a hang guard, not a timing assertion), then
+    /// reads it, which resets it.
+    fn wait_signalled(fd: BorrowedFd<'_>) {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, alive for the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+        assert_eq!(ready, 1, "the completion eventfd was not signalled in 10 s");
+        let mut count = [0u8; 8];
+        std::io::Read::read_exact(
+            &mut File::from(fd.try_clone_to_owned().unwrap()),
+            &mut count,
+        )
+        .unwrap();
+        assert!(u64::from_ne_bytes(count) >= 1);
+    }
+
+    /// Resets `fd` if it was signalled: a later wait then proves a new signal.
+    fn drain(fd: BorrowedFd<'_>) {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, alive for the call.
+        if unsafe { libc::poll(&mut pfd, 1, 0) } == 1 {
+            wait_signalled(fd);
+        }
+    }
+
+    /// Submits `bytes` and waits for the result on the completion fd, as the glommio side does:
+    /// a `None` from the poll means wait for the next signal.
+    fn submit_and_await(w: &mut SegmentWriter, fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+        w.submit_append(bytes)?;
+        assert!(w.in_flight());
+        loop {
+            if let Some(result) = w.poll_append() {
+                assert!(!w.in_flight());
+                return result;
+            }
+            wait_signalled(fd);
+        }
+    }
+
+    /// Every way a write is made: ring with RWF_DSYNC, ring with a linked fdatasync, `pwritev2`
+    /// with either, no sync; each direct and buffered.
+    fn each_path(f: impl Fn(&dyn Fn(&mut SegmentWriter), &LogOptions, bool, &str)) {
+        for (ring, sync) in [
+            (true, SyncMode::Dsync),
+            (true, SyncMode::Fdatasync),
+            (false, SyncMode::Dsync),
+            (false, SyncMode::Fdatasync),
+            (true, SyncMode::None),
+        ] {
+            let set = move |w: &mut SegmentWriter| {
+                if !ring {
+                    w.ring = None;
+                }
+                w.sync = sync;
+            };
+            each_mode(|o, mode| f(&set, o, ring, &format!("{mode}, ring {ring}, {sync:?}")));
+        }
+    }
+
+    #[test]
+    fn submit_then_poll_writes_the_same_bytes_as_append() {
+        each_path(|set, o, _, what| {
+            let dir = tempfile::tempdir().unwrap();
+            let (p1, p2) = (dir.path().join("log.1"), dir.path().join("log.2"));
+            let mut blocking = SegmentWriter::create(&p1, HEADER, o).unwrap();
+            let mut split = SegmentWriter::create(&p2, HEADER, o).unwrap();
+            set(&mut blocking);
+            set(&mut split);
+            let fd = completion_eventfd().unwrap();
+            split.signal_completions_to(fd.as_fd()).unwrap();
+            let big: Vec<u8> = (0..150_000u32).map(|j| (j % 251) as u8 | 1).collect();
+            let appends = (0..300)
+                .map(record)
+                .chain([Vec::new(), big, record(7)])
+                .collect::<Vec<_>>();
+            for bytes in &appends {
+                blocking.append(bytes).unwrap();
+                submit_and_await(&mut split, fd.as_fd(), bytes).unwrap();
+                assert_eq!(split.len(), blocking.len(), "{what}");
+                assert_eq!(split.allocated_len(), blocking.allocated_len(), "{what}");
+            }
+            drop((blocking, split));
+            let bytes = std::fs::read(&p1).unwrap();
+            assert_eq!(bytes, std::fs::read(&p2).unwrap(), "{what}");
+            assert_content(&p2, &[HEADER, &appends.concat()].concat());
+        });
+    }
+
+    #[test]
+    fn the_completion_fd_is_signalled_when_a_write_completes() {
+        each_path(|set, o, ring, what| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("log.1");
+            let mut w = SegmentWriter::create(&path, HEADER, o).unwrap();
+            set(&mut w);
+            let fd = completion_eventfd().unwrap();
+            w.signal_completions_to(fd.as_fd()).unwrap();
+            assert_eq!(w.ring.is_some(), ring, "{what}: the ring took the eventfd");
+            let mut expected = HEADER.to_vec();
+            for bytes in [record(1), Vec::new(), record(2)] {
+                drain(fd.as_fd());
+                w.submit_append(&bytes).unwrap();
+                // Signalled before anyone polls: a waiter on the fd alone wakes up.
+                wait_signalled(fd.as_fd());
+                let result = loop {
+                    if let Some(result) = w.poll_append() {
+                        break result;
+                    }
+                    // A linked fdatasync posts its own completion after the write's.
+                    wait_signalled(fd.as_fd());
+                };
+                result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                expected.extend_from_slice(&bytes);
+            }
+            assert!(w.poll_append().is_none(), "{what}: nothing is in flight");
+            drop(w);
+            assert_content(&path, &expected);
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "still in flight")]
+    fn a_second_submit_while_one_is_in_flight_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w =
+            SegmentWriter::create(&dir.path().join("log.1"), HEADER, &opts(64 << 10)).unwrap();
+        w.submit_append(b"first").unwrap();
+        // Whether or not the first write has reached the disk: it has not been polled.
+        let _ = w.submit_append(b"second");
+    }
+
+    #[test]
+    fn a_write_in_flight_lands_whole_when_the_writer_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.1");
+        let mut w = SegmentWriter::create(&path, HEADER, &opts(64 << 10)).unwrap();
+        let bytes: Vec<u8> = (0..100_000u32).map(|j| (j % 249) as u8 | 1).collect();
+        w.submit_append(&bytes).unwrap();
+        // Drop reaps the write before freeing the buffer the kernel reads.
+        drop(w);
+        assert_content(&path, &[HEADER, &bytes].concat());
+    }
+
+    #[test]
+    fn a_failed_submitted_append_leaves_the_end_and_data_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.1");
+        let mut w = SegmentWriter::create(&path, HEADER, &opts(64 << 10)).unwrap();
+        let fd = completion_eventfd().unwrap();
+        w.signal_completions_to(fd.as_fd()).unwrap();
+        submit_and_await(&mut w, fd.as_fd(), b"first").unwrap();
+        // A read-only fd: the submit succeeds, the write on the ring fails with EBADF.
+        let good = std::mem::replace(&mut w.file, File::open(&path).unwrap());
+        let err = submit_and_await(&mut w, fd.as_fd(), b"second").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(w.len(), (HEADER.len() + 5) as u64);
+        assert!(!w.in_flight());
+        assert!(
+            w.scrub_to.is_some(),
+            "the scrub could not run on a read-only fd"
+        );
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .write_all_at(b"second", w.len())
+            .unwrap();
+        // The pending scrub runs at the next submit, before its write.
+        w.file = good;
+        submit_and_await(&mut w, fd.as_fd(), b"2nd").unwrap();
+        assert!(w.scrub_to.is_none());
+        drop(w);
+        assert_content(&path, &[HEADER, b"first", b"2nd"].concat());
     }
 
     #[test]
