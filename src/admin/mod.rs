@@ -64,7 +64,12 @@ pub fn execute(cmd: &str, shared: &Shared) -> String {
             dir_size(&shared.config.data_dir),
             dir_size(&shared.config.data_log_dir)
         ),
-        "isro" => "rw".to_string(),
+        // ZooKeeper's IsroCommand: `null` while no server runs (electing,
+        // syncing), `rw` otherwise (read-only mode is not built).
+        "isro" => match shared.serving() {
+            Some(_) => "rw".to_string(),
+            None => "null".to_string(),
+        },
         "gtmk" => "0\n".to_string(),
         "stmk" => "0\n".to_string(),
         "hash" => "Digest in history is disabled\n".to_string(),
@@ -134,25 +139,41 @@ fn latency_line(t: &Totals) -> String {
     )
 }
 
+/// What the monitoring words answer while the member serves no client
+/// (ZooKeeper's `NOT_RUNNING`, for every word that needs a running server).
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 fn server_stats(shared: &Shared) -> String {
+    let Some(mode) = shared.serving() else {
+        return NOT_SERVING.to_string();
+    };
     let t = totals(shared);
     let tree = shared.tree.read();
     let mut out = format!("Zookeeper version: {ZK_VERSION}\n");
     out += &latency_line(&t);
     let _ = write!(
         out,
-        "Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+        "Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         t.received,
         t.sent,
         t.connections,
         t.outstanding,
         tree.last_zxid().0,
+        mode.as_str(),
         zk_node_count(&tree)
     );
+    if mode == crate::sequencer::Mode::Leader {
+        let v = shared.view.lock();
+        let (last, min, max) = v.proposal_sizes;
+        let _ = writeln!(out, "Proposal sizes last/min/max: {last}/{min}/{max}");
+    }
     out
 }
 
 fn stat(shared: &Shared) -> String {
+    if shared.serving().is_none() {
+        return NOT_SERVING.to_string();
+    }
     let srvr = server_stats(shared);
     let (first, rest) = srvr.split_once('\n').unwrap_or((&srvr, ""));
     let mut out = format!("{first}\nClients:\n");
@@ -228,6 +249,10 @@ fn environment() -> String {
 }
 
 fn monitor(shared: &Shared) -> String {
+    let Some(mode) = shared.serving() else {
+        return NOT_SERVING.to_string();
+    };
+    let view = shared.view.lock().clone();
     let t = totals(shared);
     let tree = shared.tree.read();
     let (watches, ephemerals) = {
@@ -261,7 +286,7 @@ fn monitor(shared: &Shared) -> String {
         let _ = writeln!(out, "zk_{k}\t{v}");
     };
     kv("version", ZK_VERSION.to_string());
-    kv("server_state", "standalone".into());
+    kv("server_state", mode.as_str().into());
     kv(
         "avg_latency",
         java_double((avg_ms * 10000.0).round() / 10000.0),
@@ -295,7 +320,26 @@ fn monitor(shared: &Shared) -> String {
         .map(|s| s.stats.auth_failed.load(Relaxed))
         .sum();
     kv("auth_failed_count", auth_failed.to_string());
-    kv("quorum_size", "1".into());
+    kv("quorum_size", view.quorum_size.to_string());
+    if mode != crate::sequencer::Mode::Standalone {
+        kv("peer_state", view.peer_state.clone());
+    }
+    if mode == crate::sequencer::Mode::Leader {
+        // Leader-only gauges (ZooKeeper skips null gauges elsewhere).
+        kv("learners", view.learners.to_string());
+        kv("synced_followers", view.synced_followers.to_string());
+        kv(
+            "synced_non_voting_followers",
+            view.synced_non_voting_followers.to_string(),
+        );
+        kv("synced_observers", view.synced_observers.to_string());
+        kv("pending_syncs", view.pending_syncs.to_string());
+        kv("leader_uptime", view.leader_uptime_ms.to_string());
+        let (last, min, max) = view.proposal_sizes;
+        kv("last_proposal_size", last.to_string());
+        kv("max_proposal_size", max.to_string());
+        kv("min_proposal_size", min.to_string());
+    }
     out
 }
 

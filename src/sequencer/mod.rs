@@ -1,7 +1,20 @@
-//! The sequencer: the single writer. It turns write requests into txns
-//! (prep), hands batches to the log seam, applies committed txns to the tree
-//! in zxid order, and routes replies and watch triggers back to shards.
+//! The sequencer: the single writer, as a state machine without I/O. It
+//! turns client writes into txns (prep), carries them through the log and
+//! the quorum (a pipeline of group commits; in an ensemble, ZAB as leader or
+//! learner), applies committed txns to the tree in zxid order, and answers
+//! each client in the order it asked (steps).
 //!
-//! This module is sans-I/O; `server` runs it on the sequencer core.
+//! `core` is its surface (inputs, actions, the next deadline); `leading`
+//! and `following` are the ensemble roles; `apply` is the only place the
+//! tree changes. `server::core` runs it on the sequencer's executor.
 
+pub mod apply;
+pub mod core;
+mod following;
+mod leading;
+pub mod messages;
+pub mod pipeline;
 pub mod prep;
+pub mod steps;
+
+pub use core::{Action, Epochs, Input, Mode, Now, PeerId, SeqConfig, Sequencer, View};

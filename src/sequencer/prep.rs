@@ -365,6 +365,22 @@ impl Prep {
         }
     }
 
+    /// A request refused before it could become a txn, as an error txn: a
+    /// leader answers another member's forwarded request only through a
+    /// committed txn (`PrepRequestProcessor` turns every refusal into one).
+    pub fn prep_error(
+        &mut self,
+        session: SessionId,
+        cxid: i32,
+        err: ErrorCode,
+        now_ms: i64,
+    ) -> Prepped {
+        let Some(zxid) = self.next_zxid() else {
+            return Prepped::Failed(ErrorCode::SystemError);
+        };
+        self.issue(zxid, session, cxid, now_ms, Txn::Error(err))
+    }
+
     /// Txns up to `zxid` are in the tree: their change records are no longer needed.
     pub fn applied(&mut self, zxid: Zxid) {
         self.last_applied = self.last_applied.max(zxid);

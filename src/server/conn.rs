@@ -426,12 +426,25 @@ impl Conn {
         self.wake();
     }
 
+    /// Ends the connection at once, without a session-ending answer: the
+    /// server stopped serving (its session lives on).
+    pub fn close_now(&self) {
+        self.closing.set(true);
+        self.wake();
+    }
+
     async fn handshake(
         &self,
         shard: &Rc<Shard>,
         frame: Bytes,
         hs: &LocalReceiver<Option<ConnectResponse>>,
     ) -> Flow {
+        if shard.shared.serving().is_none() {
+            // ZooKeeper closes a connection whose server is not running
+            // (electing, syncing): the client tries another member.
+            tracing::info!(peer = %self.peer, "Closing connection: this server is not serving requests");
+            return Flow::Close;
+        }
         let req = match ConnectRequest::decode(&mut Reader::new(frame)) {
             Ok(r) => r,
             Err(e) => {

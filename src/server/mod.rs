@@ -1,15 +1,19 @@
 //! The glommio runtime: one pinned executor per core, each a shard that owns
-//! the client connections landing on it (SO_REUSEPORT), plus the sequencer
-//! task on the first executor. Thin glue around the sans-I/O core.
+//! the client connections landing on it (SO_REUSEPORT), plus the sequencer's
+//! executor, which also holds an ensemble member's peer connections. Thin
+//! glue around the sans-I/O core.
 //!
-//! Owns sockets, timers and cross-core queues; never decides protocol
-//! semantics (those live in `tree`, `sequencer`, `session`, `watch`).
+//! Owns sockets, timers, files and cross-core queues; never decides protocol
+//! semantics (those live in `tree`, `sequencer`, `zab`, `session`, `watch`).
 
 mod bell;
 mod conn;
+mod core;
+mod election_net;
+mod events;
 mod limits;
 mod messages;
-mod sequencer;
+mod quorum_net;
 mod shard;
 pub mod shared;
 
@@ -28,22 +32,6 @@ const IO_MEMORY_BYTES: usize = 512 * 1024;
 
 /// Runs the server until a fatal error. Blocks the calling thread.
 pub fn run(config: Config) -> anyhow::Result<()> {
-    if config.is_distributed() {
-        // Each member running alone would be a separate database that
-        // clients, given the whole connect string, take for one.
-        anyhow::bail!(
-            "this configuration describes an ensemble ({} server.N lines{}); corral does not \
-             run ensembles yet. Starting this member alone would give it data of its own, \
-             diverging from the other members'. Use a standalone configuration: no server.N \
-             lines, or a single one with standaloneEnabled=true",
-            config.servers.len(),
-            if config.standalone_enabled {
-                ""
-            } else {
-                ", standaloneEnabled=false"
-            }
-        );
-    }
     let cores = config.cores.max(1);
     // Shards and the sequencer each run an executor.
     limits::ensure_memlock((cores + 1) * (IO_MEMORY_BYTES + 512 * 1024))?;
@@ -73,22 +61,26 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         secure_port = %port_or_none(shared.config.secure_client_port),
         cores,
         server_id = shared.server_id,
-        "corral serving (standalone)"
+        "corral starting ({})",
+        if shared.config.is_distributed() {
+            "an ensemble member"
+        } else {
+            "standalone"
+        }
     );
     let mut handles = Vec::with_capacity(cores + 1);
-    let log = {
-        let c = &shared.config;
-        let opts = LogOptions {
-            prealloc_size: c.pre_alloc_size_kb.saturating_mul(1024).max(64 * 1024),
-            force_sync: c.force_sync,
-            direct: true,
-        };
-        TxnLog::new(&storage.log_dir, opts, c.fsync_warning_threshold_ms)
-    };
-    let seq_storage = sequencer::Storage {
+    let log = TxnLog::new(
+        &storage.log_dir,
+        log_options(&shared.config),
+        shared.config.fsync_warning_threshold_ms,
+    );
+    let seq_storage = core::Storage {
         log,
         sessions: storage.sessions,
         snap_dir: storage.snap_dir,
+        log_dir: storage.log_dir,
+        recent: storage.recent,
+        epochs: storage.epochs,
     };
     // The sequencer has an executor of its own: the single writer never
     // competes with a shard's connections for its task queue. It is not pinned,
@@ -98,7 +90,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(Placement::Unbound)
             .name("corral-sequencer")
             .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move { sequencer::run(shared, seq_wiring, seq_storage).await })
+            .spawn(move || async move { core::run(shared, seq_wiring, seq_storage).await })
             .map_err(|e| anyhow::anyhow!("starting the sequencer executor: {e}"))?;
         handles.push(handle);
     }
@@ -125,11 +117,58 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The txn log's device options from the configuration.
+fn log_options(c: &Config) -> LogOptions {
+    LogOptions {
+        prealloc_size: c.pre_alloc_size_kb.saturating_mul(1024).max(64 * 1024),
+        force_sync: c.force_sync,
+        direct: true,
+    }
+}
+
+/// The ensemble as the protocol sees it: members, and the configuration
+/// text Apache servers exchange (`QuorumMaj.toString`, version 0).
+pub fn ensemble_of(c: &Config) -> crate::zab::quorum::Ensemble {
+    use crate::proto::quorum::{QuorumMember, render_config};
+    let members: Vec<crate::zab::quorum::Member> = c
+        .servers
+        .iter()
+        .map(|s| crate::zab::quorum::Member {
+            id: crate::zab::ServerId(s.id),
+            quorum_host: s.host.clone(),
+            quorum_port: s.quorum_port,
+            election_host: s.host.clone(),
+            election_port: s.election_port,
+            observer: s.role == crate::config::ServerRole::Observer,
+        })
+        .collect();
+    let text = render_config(
+        &c.servers
+            .iter()
+            .map(|s| QuorumMember {
+                sid: s.id,
+                host: s.host.clone(),
+                quorum_port: s.quorum_port,
+                election_port: s.election_port,
+                observer: s.role == crate::config::ServerRole::Observer,
+                client: s.client_addr.as_ref().map(|a| (a.host.clone(), a.port)),
+            })
+            .collect::<Vec<_>>(),
+        0,
+    );
+    crate::zab::quorum::Ensemble {
+        members,
+        config_text: bytes::Bytes::from(text),
+        version: 0,
+    }
+}
+
 /// The most bytes one log write can hold: a group commit stops growing at
-/// [`sequencer::GROUP_COMMIT_BYTES`], plus one txn of up to jute.maxbuffer.
-/// Recovery treats a bad record as a torn tail only within this reach.
+/// [`crate::sequencer::pipeline::GROUP_COMMIT_BYTES`], plus one txn of up to
+/// jute.maxbuffer. Recovery treats a bad record as a torn tail only within
+/// this reach.
 pub fn max_log_write(config: &Config) -> u64 {
-    (sequencer::GROUP_COMMIT_BYTES + config.jute_max_buffer + (64 << 10)) as u64
+    (crate::sequencer::pipeline::GROUP_COMMIT_BYTES + config.jute_max_buffer + (64 << 10)) as u64
 }
 
 struct OpenedStorage {
@@ -138,19 +177,56 @@ struct OpenedStorage {
     fresh: bool,
     snap_dir: std::path::PathBuf,
     log_dir: std::path::PathBuf,
+    recent: Vec<(crate::proto::Zxid, bytes::Bytes)>,
+    epochs: crate::sequencer::Epochs,
 }
 
-/// Recovers the tree and sessions from dataDir and dataLogDir.
+/// Recovers the tree and sessions from `snap_dir` and `log_dir`, keeping the
+/// last txns for a leader's DIFF window.
+fn recover(
+    config: &Config,
+    snap_dir: &std::path::Path,
+    log_dir: &std::path::Path,
+) -> Result<Recovered, recovery::RecoveryError> {
+    let opts = recovery::RecoverOptions {
+        extended_types: config.extended_types_enabled,
+        max_torn: max_log_write(config),
+        keep_txns: if config.is_distributed() {
+            config.commit_log_count as usize
+        } else {
+            0
+        },
+    };
+    let r = recovery::recover_with(snap_dir, log_dir, &opts)?;
+    Ok(Recovered {
+        recent: r.recent.iter().map(|t| (t.zxid, t.bytes.clone())).collect(),
+        last_logged: r.last_logged,
+        tree: r.tree,
+        sessions: r.sessions,
+        snapshot: r.snapshot,
+        txns_replayed: r.txns_replayed,
+        log_files_read: r.log_files_read,
+    })
+}
+
+/// What [`recover`] hands the server.
+struct Recovered {
+    tree: crate::tree::DataTree,
+    sessions: std::collections::BTreeMap<crate::proto::SessionId, i32>,
+    snapshot: Option<std::path::PathBuf>,
+    last_logged: crate::proto::Zxid,
+    recent: Vec<(crate::proto::Zxid, bytes::Bytes)>,
+    txns_replayed: u64,
+    log_files_read: usize,
+}
+
+/// Recovers the tree and sessions from dataDir and dataLogDir, and an
+/// ensemble member's epochs.
 fn open_storage(config: &Config) -> anyhow::Result<OpenedStorage> {
     let started = Instant::now();
     let snap_dir = recovery::version_dir(&config.data_dir)?;
     let log_dir = recovery::version_dir(&config.data_log_dir)?;
-    let r = recovery::recover(
-        &snap_dir,
-        &log_dir,
-        config.extended_types_enabled,
-        max_log_write(config),
-    )?;
+    let r = recover(config, &snap_dir, &log_dir)?;
     tracing::info!(
         "Recovered {} nodes, {} sessions, last zxid {} from {} ({} txns replayed from {} log \
          files) in {} ms",
@@ -164,12 +240,24 @@ fn open_storage(config: &Config) -> anyhow::Result<OpenedStorage> {
         r.log_files_read,
         started.elapsed().as_millis()
     );
+    let epochs = if config.is_distributed() {
+        let e = crate::storage::epoch::load_epochs(&snap_dir, r.last_logged)?;
+        tracing::info!("Epochs: accepted {}, current {}", e.accepted, e.current);
+        crate::sequencer::Epochs {
+            accepted: e.accepted,
+            current: e.current,
+        }
+    } else {
+        crate::sequencer::Epochs::default()
+    };
     Ok(OpenedStorage {
         fresh: r.snapshot.is_none(),
         tree: r.tree,
         sessions: r.sessions,
         snap_dir,
         log_dir,
+        recent: r.recent,
+        epochs,
     })
 }
 

@@ -3,8 +3,8 @@
 
 use super::bell::{Bell, Ring};
 use super::conn::{self, Conn, IpSlot};
+use super::core::SAFETY_POLL_MS;
 use super::messages::{Batch, Reply, ShardId, ToSequencer};
-use super::sequencer::SAFETY_POLL_MS;
 use super::shared::{ConnInfo, ShardPublic, Shared, Wiring};
 use crate::proto::Id;
 use crate::proto::{SessionId, WatcherEvent};
@@ -154,6 +154,9 @@ impl Shard {
     }
 
     fn deliver(&self, batch: Batch) {
+        if batch.close_all {
+            self.close_all();
+        }
         let mut fired = 0;
         for (upto, reply) in batch.replies {
             self.fire(&batch.triggers[fired..upto]);
@@ -193,6 +196,18 @@ impl Shard {
         match conn {
             Some(c) => c.on_reply(self, reply),
             None => tracing::trace!(conn = conn_id, "reply for a closed connection dropped"),
+        }
+    }
+
+    /// The member stopped serving: every client connection closes (their
+    /// sessions live on; the clients reconnect to a serving member).
+    fn close_all(&self) {
+        let conns: Vec<Rc<Conn>> = self.conns.borrow().values().cloned().collect();
+        if !conns.is_empty() {
+            tracing::info!("Closing {} client connections: not serving", conns.len());
+        }
+        for c in conns {
+            c.close_now();
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::messages::{Batch, ToSequencer};
 use crate::config::Config;
+use crate::sequencer::Mode;
 use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchRegistry};
 use crossbeam::queue::ArrayQueue;
@@ -11,7 +12,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime};
 
 /// Bound on queued messages per direction per shard; at the limit the sender
@@ -31,6 +32,12 @@ pub struct Shared {
     pub conns_per_ip: Mutex<HashMap<IpAddr, u32>>,
     pub started: Instant,
     pub sessions_count: AtomicU64,
+    /// What the member serves as now (`None`: it serves no client — electing,
+    /// or syncing with a leader). Set by the sequencer's executor; shards
+    /// refuse new connections while it is `None`.
+    serving: AtomicU8,
+    /// The sequencer's latest report, for the monitoring words.
+    pub view: Mutex<crate::sequencer::View>,
 }
 
 /// One shard's face to the rest of the process.
@@ -117,8 +124,32 @@ impl Shared {
             conns_per_ip: Mutex::new(HashMap::new()),
             started: Instant::now(),
             sessions_count: AtomicU64::new(0),
+            serving: AtomicU8::new(0),
+            view: Mutex::new(crate::sequencer::View::default()),
         };
         Ok((shared, wiring, seq_wiring))
+    }
+
+    pub fn set_serving(&self, mode: Option<Mode>) {
+        let v = match mode {
+            None => 0,
+            Some(Mode::Standalone) => 1,
+            Some(Mode::Leader) => 2,
+            Some(Mode::Follower) => 3,
+            Some(Mode::Observer) => 4,
+        };
+        self.serving.store(v, Relaxed);
+    }
+
+    /// What the member serves clients as, if it serves them.
+    pub fn serving(&self) -> Option<Mode> {
+        match self.serving.load(Relaxed) {
+            1 => Some(Mode::Standalone),
+            2 => Some(Mode::Leader),
+            3 => Some(Mode::Follower),
+            4 => Some(Mode::Observer),
+            _ => None,
+        }
     }
 
     pub fn outstanding_requests(&self) -> u64 {

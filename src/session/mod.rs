@@ -16,7 +16,7 @@
 //! most one tick after.
 
 use crate::proto::SessionId;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The owner value ZooKeeper reserves for container nodes
 /// (`EphemeralType.CONTAINER_EPHEMERAL_OWNER`); never handed out as a session id.
@@ -46,8 +46,9 @@ pub struct SessionTracker {
     sessions: HashMap<SessionId, SessionInfo>,
     /// Expiry time → sessions due then. Holds only sessions that are not
     /// closing; empty buckets are dropped at once so the first key is the next
-    /// real deadline.
-    buckets: BTreeMap<i64, HashSet<SessionId>>,
+    /// real deadline. Ordered sets: sessions expire in id order, so the
+    /// closeSession txns of one tick get the same zxids on every run.
+    buckets: BTreeMap<i64, BTreeSet<SessionId>>,
 }
 
 impl SessionTracker {
@@ -121,6 +122,16 @@ impl SessionTracker {
             self.buckets.entry(expires_at_ms).or_default().insert(id);
         }
         true
+    }
+
+    /// Gives every live session a whole timeout from `now_ms`: a new leader
+    /// takes over sessions whose touches went to the old one
+    /// (`LeaderSessionTracker` starts every known session afresh).
+    pub fn touch_all(&mut self, now_ms: i64) {
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            self.touch(id, now_ms);
+        }
     }
 
     /// A closeSession for this session is in flight: it can no longer be
@@ -239,7 +250,7 @@ fn round_to_next_tick(time_ms: i64, tick_ms: i64) -> i64 {
         .saturating_mul(tick_ms)
 }
 
-fn unbucket(buckets: &mut BTreeMap<i64, HashSet<SessionId>>, id: SessionId, at_ms: i64) {
+fn unbucket(buckets: &mut BTreeMap<i64, BTreeSet<SessionId>>, id: SessionId, at_ms: i64) {
     if let Some(set) = buckets.get_mut(&at_ms) {
         set.remove(&id);
         if set.is_empty() {

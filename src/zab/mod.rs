@@ -15,3 +15,6 @@ impl std::fmt::Display for ServerId {
         write!(f, "{}", self.0)
     }
 }
+
+pub mod quorum;
+pub mod sync;
