@@ -273,6 +273,8 @@ pub struct Sequencer {
     pub(super) rng: rand::rngs::StdRng,
     pub(super) looking_since_ms: i64,
     pub(super) last_election_ms: i64,
+    /// The time of the latest input (for what happens at the round's end).
+    pub(super) now: Now,
 }
 
 fn snapshot_threshold(snap_count: u32, rng: &mut rand::rngs::StdRng) -> u64 {
@@ -357,6 +359,7 @@ impl Sequencer {
             },
             looking_since_ms: now.mono_ms,
             last_election_ms: 0,
+            now,
             cfg,
         }
     }
@@ -424,6 +427,7 @@ impl Sequencer {
 
     /// A message from a shard.
     pub fn handle_client(&mut self, now: Now, tree: &DataTree, msg: ToSequencer) {
+        self.now = now;
         if self.serving.is_none() {
             self.refuse_client(msg);
             return;
@@ -685,6 +689,7 @@ impl Sequencer {
     // ---- everything else ----------------------------------------------------------------
 
     pub fn handle(&mut self, now: Now, tree: &DataTree, input: Input) {
+        self.now = now;
         match input {
             Input::LogWritten(result) => self.log_written(now, result),
             Input::EpochSaved => self.epoch_saved(now),
@@ -726,6 +731,7 @@ impl Sequencer {
 
     /// Timers: session expiry, container checks, election and quorum deadlines.
     pub fn tick(&mut self, now: Now, tree: &DataTree) {
+        self.now = now;
         let leads = matches!(self.role, Role::Standalone)
             || matches!(&self.role, Role::Leading(l) if l.is_broadcasting());
         if leads {

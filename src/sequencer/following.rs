@@ -373,7 +373,9 @@ impl Sequencer {
         }
     }
 
-    /// ACKs every logged proposal not acknowledged yet (followers only).
+    /// ACKs every logged proposal not acknowledged yet, committed or not, in
+    /// order (followers only): a Java leader times a learner out when the
+    /// ACK of a PROPOSAL it is tracking never comes (`SyncLimitCheck`).
     fn ack_logged(&mut self) {
         let Some(f) = self.following() else { return };
         if f.observer || !f.newleader_acked {
@@ -383,7 +385,7 @@ impl Sequencer {
         let to_ack: Vec<Zxid> = self
             .pipe
             .iter()
-            .filter(|p| p.logged && p.zxid() > from && !p.committed)
+            .filter(|p| p.logged && p.zxid() > from)
             .map(|p| p.zxid())
             .collect();
         let last_logged = self.pipe.last_logged;

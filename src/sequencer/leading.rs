@@ -61,6 +61,10 @@ struct Peer {
     forwarding: bool,
     /// Closed if nothing is heard from it by then (sync limit).
     deadline_ms: i64,
+    /// PROPOSALs sent since its NEWLEADER ACK and not yet acknowledged, with
+    /// when they were sent: a follower that stops acknowledging is closed
+    /// after the sync limit (`SyncLimitCheck`), and resyncs.
+    unacked: std::collections::VecDeque<(Zxid, i64)>,
 }
 
 pub struct Leading {
@@ -280,6 +284,7 @@ impl Sequencer {
                 current_epoch: -1,
                 forwarding: false,
                 deadline_ms,
+                unacked: std::collections::VecDeque::new(),
             },
         );
     }
@@ -593,6 +598,9 @@ impl Sequencer {
         if zxid.counter() == 0 || observer {
             return;
         }
+        while p.unacked.front().is_some_and(|(z, _)| *z <= zxid) {
+            p.unacked.pop_front();
+        }
         if let Some(p) = self.pipe.get_mut(zxid)
             && !p.committed
         {
@@ -715,6 +723,17 @@ impl Sequencer {
             .range(first, last)
             .map(|p| (p.zxid(), p.bytes.clone()))
             .collect();
+        let now_ms = self.now.mono_ms;
+        if let Some(l) = self.leading() {
+            for peer in &followers {
+                if let Some(p) = l.peers.get_mut(peer)
+                    && p.phase >= PeerPhase::AwaitStart
+                {
+                    p.unacked
+                        .extend(proposals.iter().map(|(z, _)| (*z, now_ms)));
+                }
+            }
+        }
         for peer in followers {
             for (z, bytes) in &proposals {
                 self.send_to_learner(
@@ -732,6 +751,7 @@ impl Sequencer {
 
     pub(super) fn leader_tick(&mut self, now: Now) {
         let tick = self.cfg.tick_ms;
+        let sync_ms = self.cfg.sync_limit * tick;
         let last_proposed = self.pipe.last_zxid().unwrap_or(self.applied);
         let Some(l) = self.leading() else { return };
         if l.phase != Phase::Broadcast {
@@ -762,7 +782,12 @@ impl Sequencer {
             let silent: Vec<PeerId> = l
                 .peers
                 .iter()
-                .filter(|(_, p)| p.deadline_ms < now.mono_ms)
+                .filter(|(_, p)| {
+                    p.deadline_ms < now.mono_ms
+                        || p.unacked
+                            .front()
+                            .is_some_and(|(_, t)| t + sync_ms < now.mono_ms)
+                })
                 .map(|(id, _)| *id)
                 .collect();
             for peer in silent {

@@ -377,6 +377,27 @@ fn server_is_ready(addr: &str) -> bool {
     alive && try_handshake(addr, probe_guard)
 }
 
+/// Opens a session on `addr` with a raw handshake: its id, or `None` when
+/// the server closed the connection or answered with session 0.
+pub fn try_handshake_session(addr: &str) -> Option<i64> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(IO_GUARD)).ok()?;
+    let body = raw::ConnectRequest::new_session(30_000).encode();
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    stream.write_all(&frame).ok()?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).ok()?;
+    let len = i32::from_be_bytes(len);
+    if !(16..=64).contains(&len) {
+        return None;
+    }
+    let mut resp = vec![0u8; len as usize];
+    stream.read_exact(&mut resp).ok()?;
+    let session = i64::from_be_bytes(resp[8..16].try_into().ok()?);
+    (session != 0).then_some(session)
+}
+
 fn try_handshake(addr: &str, guard: Duration) -> bool {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return false;
@@ -419,7 +440,7 @@ pub fn four_letter(addr: &str, word: &str) -> String {
         .unwrap_or_else(|| panic!("four-letter word {word} to {addr} failed"))
 }
 
-fn try_four_letter(addr: &str, word: &str, guard: Duration) -> Option<String> {
+pub fn try_four_letter(addr: &str, word: &str, guard: Duration) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(guard)).ok()?;
     stream.set_write_timeout(Some(guard)).ok()?;
