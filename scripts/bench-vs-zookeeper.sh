@@ -19,6 +19,10 @@
 #   rate50    8 x 16 at a fixed rate of 50% of ZooKeeper's s8x16 median in this run
 #
 # Environment:
+#   ENSEMBLE=1      each server as the seed's 3-member ensemble on this host (conf/ensemble-3's
+#                   shape: tickTime 2000, initLimit 10, syncLimit 5, dataDir and dataLogDir per
+#                   member); the bench spreads its sessions over the three members and sums the
+#                   three members' CPU; the report is perf/results/<date>-ensemble.*
 #   QUICK=1         ~2 minute smoke run (1 round, short cells)
 #   ROUNDS=N        rounds per server (default 2; QUICK 1)
 #   WARMUP_S / DURATION_S   per cell (default 3 / 8; QUICK 1 / 2)
@@ -50,9 +54,10 @@ VALUE_SIZE=${VALUE_SIZE:-100}
 
 say() { echo "==> bench-vs-zookeeper: $*" >&2; }
 
+ENSEMBLE=${ENSEMBLE:-0}
 WORK=$(mktemp -d /tmp/corral-vs-zk.XXXXXX)
-ZK_PID=""
-CORRAL_PID=""
+ZK_PIDS=()
+CORRAL_PIDS=()
 
 stop_pid() {  # pid name
   local pid=$1 name=$2 i
@@ -70,10 +75,11 @@ stop_pid() {  # pid name
 
 on_exit() {
   local rc=$?
-  stop_pid "$ZK_PID" zookeeper
-  stop_pid "$CORRAL_PID" corral
+  local p
+  for p in "${ZK_PIDS[@]}"; do stop_pid "$p" zookeeper; done
+  for p in "${CORRAL_PIDS[@]}"; do stop_pid "$p" corral; done
   if [ "$rc" -ne 0 ]; then
-    for log in "$WORK/zk.log" "$WORK/corral.log"; do
+    for log in "$WORK"/zk*.log "$WORK"/corral*.log; do
       [ -s "$log" ] && { echo "---- last lines of $log"; tail -n 20 "$log"; }
     done
     say "failed (exit $rc); work dir kept: $WORK"
@@ -162,25 +168,71 @@ autopurge.purgeInterval=0
 EOF
 }
 
-ZK_PORT=$(free_port)
-write_cfg "$WORK/zoo-zk.cfg" "$ZK_PORT" "$WORK/zk"
-say "starting Apache ZooKeeper $ZK_VERSION on 127.0.0.1:$ZK_PORT (heap $ZK_HEAP)"
-"$JAVA" -Xmx"$ZK_HEAP" -Xms"$ZK_HEAP" \
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-  -Dzookeeper.admin.enableServer=false \
-  -cp "$ZK_JAR:$SLF4J" org.apache.zookeeper.server.ZooKeeperServerMain "$WORK/zoo-zk.cfg" \
-  >"$WORK/zk.log" 2>&1 </dev/null &
-ZK_PID=$!
+# wait_serving NAME PORT...: until every member answers srvr with a Mode (an ensemble
+# member says "not currently serving" while it elects or syncs).
+wait_serving() {
+  local name=$1 port deadline=$((SECONDS + 120)); shift
+  for port in "$@"; do
+    until fourlw srvr "$port" | grep -q "^Mode: "; do
+      [ "$SECONDS" -lt "$deadline" ] || { say "$name on $port does not serve after 120s"; exit 1; }
+      sleep 0.2
+    done
+  done
+}
 
-CORRAL_PORT=$(free_port)
-while [ "$CORRAL_PORT" = "$ZK_PORT" ]; do CORRAL_PORT=$(free_port); done
-write_cfg "$WORK/zoo-corral.cfg" "$CORRAL_PORT" "$WORK/corral"
-say "starting corral on 127.0.0.1:$CORRAL_PORT"
-RUST_LOG=warn "$CORRAL" serve --config "$WORK/zoo-corral.cfg" >"$WORK/corral.log" 2>&1 </dev/null &
-CORRAL_PID=$!
+if [ "$ENSEMBLE" = 1 ]; then
+  # Two ensembles of three members, each member with its own dirs, myid and ports.
+  ensemble_cfgs() {  # name -> prints the members' client ports; writes $WORK/<name>/nN/zoo.cfg
+    local name=$1 n servers="" ports=()
+    for n in 1 2 3; do servers+="server.$n=127.0.0.1:$(free_port):$(free_port)"$'\n'; ports+=("$(free_port)"); done
+    for n in 1 2 3; do
+      local d=$WORK/$name/n$n
+      write_cfg "$d/zoo.cfg" "${ports[$((n - 1))]}" "$d"
+      printf 'initLimit=10\nsyncLimit=5\n%s' "$servers" >>"$d/zoo.cfg"
+      echo "$n" >"$d/data/myid"
+    done
+    echo "${ports[*]}"
+  }
+  read -r -a ZK_PORTS <<<"$(ensemble_cfgs zk)"
+  read -r -a CORRAL_PORTS <<<"$(ensemble_cfgs corral)"
+  say "starting a 3-member Apache ZooKeeper $ZK_VERSION ensemble on ${ZK_PORTS[*]} (heap $ZK_HEAP each)"
+  for n in 1 2 3; do
+    "$JAVA" -Xmx"$ZK_HEAP" -Xms"$ZK_HEAP" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+      -Dzookeeper.admin.enableServer=false -cp "$ZK_JAR:$SLF4J" \
+      org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zk/n$n/zoo.cfg" \
+      >"$WORK/zk$n.log" 2>&1 </dev/null &
+    ZK_PIDS+=($!)
+  done
+  say "starting a 3-member corral ensemble on ${CORRAL_PORTS[*]}"
+  for n in 1 2 3; do
+    RUST_LOG=warn "$CORRAL" serve --config "$WORK/corral/n$n/zoo.cfg" >"$WORK/corral$n.log" 2>&1 </dev/null &
+    CORRAL_PIDS+=($!)
+  done
+else
+  ZK_PORTS=("$(free_port)")
+  write_cfg "$WORK/zoo-zk.cfg" "${ZK_PORTS[0]}" "$WORK/zk"
+  say "starting Apache ZooKeeper $ZK_VERSION on 127.0.0.1:${ZK_PORTS[0]} (heap $ZK_HEAP)"
+  "$JAVA" -Xmx"$ZK_HEAP" -Xms"$ZK_HEAP" \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -Dzookeeper.admin.enableServer=false \
+    -cp "$ZK_JAR:$SLF4J" org.apache.zookeeper.server.ZooKeeperServerMain "$WORK/zoo-zk.cfg" \
+    >"$WORK/zk.log" 2>&1 </dev/null &
+  ZK_PIDS+=($!)
+  CORRAL_PORTS=("$(free_port)")
+  while [ "${CORRAL_PORTS[0]}" = "${ZK_PORTS[0]}" ]; do CORRAL_PORTS=("$(free_port)"); done
+  write_cfg "$WORK/zoo-corral.cfg" "${CORRAL_PORTS[0]}" "$WORK/corral"
+  say "starting corral on 127.0.0.1:${CORRAL_PORTS[0]}"
+  RUST_LOG=warn "$CORRAL" serve --config "$WORK/zoo-corral.cfg" >"$WORK/corral.log" 2>&1 </dev/null &
+  CORRAL_PIDS+=($!)
+fi
 
-wait_ready zookeeper "$ZK_PID" "$ZK_PORT"
-wait_ready corral "$CORRAL_PID" "$CORRAL_PORT"
+wait_serving zookeeper "${ZK_PORTS[@]}"
+wait_serving corral "${CORRAL_PORTS[@]}"
+servers_of() { local p out=""; for p in "$@"; do out+="${out:+,}127.0.0.1:$p"; done; echo "$out"; }
+ZK_SERVERS=$(servers_of "${ZK_PORTS[@]}")
+CORRAL_SERVERS=$(servers_of "${CORRAL_PORTS[@]}")
+ZK_PID_ARGS=""; for p in "${ZK_PIDS[@]}"; do ZK_PID_ARGS+=" --server-pid $p"; done
+CORRAL_PID_ARGS=""; for p in "${CORRAL_PIDS[@]}"; do CORRAL_PID_ARGS+=" --server-pid $p"; done
 
 # ---- matrix ---------------------------------------------------------------------------------
 RESULTS=$WORK/results.jsonl
@@ -218,9 +270,9 @@ run_cell() {  # cell round
     say "[$cell r$round] $who"
     # shellcheck disable=SC2086
     if [ "$who" = zk ]; then
-      bench "$cell/zk/r$round" --servers "127.0.0.1:$ZK_PORT" --server-pid "$ZK_PID" $args
+      bench "$cell/zk/r$round" --servers "$ZK_SERVERS" $ZK_PID_ARGS $args
     else
-      bench "$cell/corral/r$round" --servers "127.0.0.1:$CORRAL_PORT" --server-pid "$CORRAL_PID" $args
+      bench "$cell/corral/r$round" --servers "$CORRAL_SERVERS" $CORRAL_PID_ARGS $args
     fi
   done
   if [ "$cell" != rate50 ]; then
@@ -259,6 +311,7 @@ say "matrix done in $((SECONDS - started)) s"
 
 # ---- report ---------------------------------------------------------------------------------
 mkdir -p "$OUT_DIR"
+[ "$ENSEMBLE" = 1 ] && DATE="$DATE-ensemble"
 cp "$RESULTS" "$OUT_DIR/$DATE.jsonl"
 MACHINE="$(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, Linux $(uname -r)"
 python3 "$REPO/scripts/bench_report.py" \
@@ -269,7 +322,7 @@ python3 "$REPO/scripts/bench_report.py" \
   --machine "$MACHINE" \
   --zk-version "Apache ZooKeeper $ZK_VERSION (Debian), $("$JAVA" -version 2>&1 | head -1), -Xmx$ZK_HEAP" \
   --corral-version "corral $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet || echo '+dirty')" \
-  --command "$( [ "$QUICK" = 1 ] && echo 'QUICK=1 ')./scripts/bench-vs-zookeeper.sh" \
-  --settings "rounds $ROUNDS, warm-up ${WARMUP_S} s, measured ${DURATION_S} s per run, $KEYS keys of $VALUE_SIZE B, 1 bench thread" \
+  --command "$( [ "$ENSEMBLE" = 1 ] && echo 'ENSEMBLE=1 ')$( [ "$QUICK" = 1 ] && echo 'QUICK=1 ')./scripts/bench-vs-zookeeper.sh" \
+  --settings "$( [ "$ENSEMBLE" = 1 ] && echo '3-member ensembles (sessions spread over the members, CPU summed over them), ')rounds $ROUNDS, warm-up ${WARMUP_S} s, measured ${DURATION_S} s per run, $KEYS keys of $VALUE_SIZE B, 1 bench thread" \
   ${DISK_PROBE_JSON:+--disk-probe "$DISK_PROBE_JSON"}
 say "wrote $OUT_DIR/$DATE.md, $OUT_DIR/$DATE.svg, $OUT_DIR/$DATE.jsonl"

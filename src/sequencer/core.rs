@@ -1130,6 +1130,12 @@ impl Sequencer {
 
     /// Counts an applied txn towards the next snapshot.
     pub(super) fn count_for_snapshot(&mut self) {
+        // Only committed txns may be in a snapshot: a member that is not
+        // serving may be applying txns it logged but that were never
+        // committed (on leaving a role), which a TRUNC may yet remove.
+        if self.serving.is_none() {
+            return;
+        }
         self.txns_since_snapshot += 1;
         if self.txns_since_snapshot < self.snapshot_threshold {
             return;

@@ -64,6 +64,12 @@ struct Core {
     snap_dir: PathBuf,
     log_dir: PathBuf,
     snapshot_running: Arc<AtomicBool>,
+    /// Set to stop a snapshot walk in progress (its tree is about to change
+    /// under rules a snapshot must not capture: uncommitted txns applied on
+    /// leaving a role, or a reload).
+    snapshot_abort: Arc<AtomicBool>,
+    /// Reads the log's completion eventfd and reports [`Event::LogReady`].
+    _log_waiter: glommio::Task<()>,
     election: Option<ElectionNet>,
     quorum: Option<QuorumNet>,
     clock: Clock,
@@ -110,6 +116,7 @@ pub async fn run(
         (None, None)
     };
     seq.start(clock.now());
+    let log_waiter = log_waiter(&storage.log, events.clone());
     let mut core = Core {
         shared,
         seq,
@@ -119,6 +126,8 @@ pub async fn run(
         snap_dir: storage.snap_dir,
         log_dir: storage.log_dir,
         snapshot_running: Arc::new(AtomicBool::new(false)),
+        snapshot_abort: Arc::new(AtomicBool::new(false)),
+        _log_waiter: log_waiter,
         election,
         quorum,
         clock,
@@ -175,7 +184,7 @@ impl Core {
         let now = self.clock.now();
         let received_snapshot = self.take_inputs(now);
         if let Some(zxid) = received_snapshot {
-            self.reload(now, zxid, true);
+            self.reload(now, zxid, true).await;
         }
         self.finish_turn(now).await;
     }
@@ -199,6 +208,11 @@ impl Core {
         for event in events.by_ref() {
             match event {
                 Event::Core(input) => self.seq.handle(now, &tree, input),
+                Event::LogReady => {
+                    if let Some(result) = self.log.poll() {
+                        self.seq.handle(now, &tree, Input::LogWritten(result));
+                    }
+                }
                 Event::SnapshotReceived { zxid } => {
                     received_snapshot = Some(zxid);
                     break;
@@ -219,7 +233,10 @@ impl Core {
             let mut acted = false;
             while let Some(action) = self.seq.poll_action() {
                 acted = true;
-                self.act(now, action);
+                match action {
+                    Action::Truncate { zxid } => self.reload(now, zxid, false).await,
+                    action => self.act(action),
+                }
             }
             let mut applied = false;
             if self.seq.wants_apply() {
@@ -238,7 +255,7 @@ impl Core {
         }
     }
 
-    fn act(&mut self, now: Now, action: Action) {
+    fn act(&mut self, action: Action) {
         match action {
             Action::AppendLog {
                 first_zxid,
@@ -248,8 +265,11 @@ impl Core {
                 if roll {
                     self.log.roll();
                 }
-                let result = self.log.append(first_zxid, &records);
-                self.events.input(Input::LogWritten(result));
+                // The write goes out now; its completion comes back through
+                // the eventfd (`log_waiter`) while this executor goes on.
+                if let Err(e) = self.log.submit(first_zxid, &records) {
+                    self.events.input(Input::LogWritten(Err(e)));
+                }
             }
             Action::SaveEpoch { accepted, current } => {
                 let mut result = Ok(());
@@ -269,7 +289,7 @@ impl Core {
                     }
                 }
             }
-            Action::Truncate { zxid } => self.reload(now, zxid, false),
+            Action::Truncate { .. } => unreachable!("handled in finish_turn"),
             Action::Snapshot { zxid, sessions } => self.snapshot(zxid, sessions),
             Action::ToLearner { peer, bytes } => {
                 if let Some(q) = self.quorum.as_mut() {
@@ -321,6 +341,11 @@ impl Core {
                 }
             }
             Action::Serving(mode) => {
+                if mode.is_none() {
+                    // Leaving a role applies the txns logged but never
+                    // committed: a snapshot must not capture them.
+                    self.snapshot_abort.store(true, SeqCst);
+                }
                 self.shared.set_serving(mode);
             }
         }
@@ -328,8 +353,21 @@ impl Core {
 
     /// Cuts the log back to `zxid` (a TRUNC, or the history above a SNAP's
     /// snapshot), reloads the tree from disk and swaps it in.
-    fn reload(&mut self, now: Now, zxid: Zxid, snap: bool) {
+    async fn reload(&mut self, now: Now, zxid: Zxid, snap: bool) {
         let started = Instant::now();
+        // A snapshot being written would land a file of the old tree among
+        // the ones the cut decides about: stop it, and wait for its thread.
+        self.snapshot_abort.store(true, SeqCst);
+        while self.snapshot_running.load(SeqCst) {
+            glommio::timer::sleep(Duration::from_millis(1)).await;
+        }
+        if self.log.in_flight() {
+            // The sequencer never asks with a write in flight; should one be
+            // there, its outcome comes first.
+            while self.log.poll().is_none() {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
         let c = &self.shared.config;
         // A log of its own from here: the old one's segment closes before
         // the files change (the new one opens a segment at its first write).
@@ -338,6 +376,7 @@ impl Core {
             super::log_options(c),
             c.fsync_warning_threshold_ms,
         );
+        self._log_waiter = log_waiter(&self.log, self.events.clone());
         let cut = if snap {
             crate::storage::truncate::clear_for_snap(&self.snap_dir, &self.log_dir, zxid)
         } else {
@@ -348,7 +387,7 @@ impl Core {
             self.events.input(Input::LeaderClosed);
             return;
         }
-        let recovered = match super::recover(c, &self.snap_dir, &self.log_dir) {
+        let recovered = match super::recover(&self.shared.config, &self.snap_dir, &self.log_dir) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!("Reloading the database failed: {e}; exiting");
@@ -435,6 +474,7 @@ impl Core {
             return;
         }
         self.snapshot_running.store(true, SeqCst);
+        self.snapshot_abort.store(false, SeqCst);
         let (walk, first) = {
             let tree = self.shared.tree.read();
             crate::storage::snapshot::Walk::start(&tree, &sessions, zxid)
@@ -459,8 +499,15 @@ impl Core {
             });
         match spawned {
             Ok(_) => {
-                glommio::spawn_local(walk_snapshot(self.shared.clone(), walk, first, chunks))
-                    .detach();
+                let abort = self.snapshot_abort.clone();
+                glommio::spawn_local(walk_snapshot(
+                    self.shared.clone(),
+                    walk,
+                    first,
+                    chunks,
+                    abort,
+                ))
+                .detach();
             }
             Err(e) => {
                 tracing::error!("Could not start a snapshot: {e}");
@@ -468,6 +515,34 @@ impl Core {
             }
         }
     }
+}
+
+/// Reads the log's completion eventfd (a dup of it: glommio closes what it
+/// reads) and reports each completion as [`Event::LogReady`]; the loop then
+/// polls the log, as often as it is told (a signal may be spurious).
+fn log_waiter(log: &TxnLog, events: Events) -> glommio::Task<()> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup of a valid fd the log owns; the copy is owned below.
+    let fd = unsafe { libc::dup(log.completion_fd()) };
+    glommio::spawn_local(async move {
+        if fd < 0 {
+            tracing::error!("no completion fd for the log; polling it");
+        }
+        // SAFETY: `fd` is a fresh dup owned by nothing else.
+        let file = (fd >= 0).then(|| unsafe { glommio::io::BufferedFile::from_raw_fd(fd) });
+        loop {
+            match &file {
+                Some(f) => {
+                    if let Err(e) = f.read_at(0, 8).await {
+                        tracing::warn!("reading the log's completion fd: {e}");
+                        glommio::timer::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+                None => glommio::timer::sleep(Duration::from_millis(1)).await,
+            }
+            events.push(Event::LogReady);
+        }
+    })
 }
 
 /// Lowers the calling thread to nice 19: writing a snapshot file is
@@ -504,9 +579,14 @@ async fn walk_snapshot(
     mut walk: crate::storage::snapshot::Walk,
     mut buf: BytesMut,
     chunks: crossbeam::channel::Sender<Bytes>,
+    abort: Arc<AtomicBool>,
 ) {
     use crate::storage::snapshot::{Step, WRITE_CHUNK_BYTES};
     loop {
+        if abort.load(SeqCst) {
+            tracing::info!("Snapshot abandoned: the member left its role or reloads");
+            return;
+        }
         let stepped = Instant::now();
         let step = walk.step(&shared.tree.read(), &mut buf);
         let took = stepped.elapsed();
@@ -569,7 +649,7 @@ async fn unpin_tree(shared: Arc<Shared>, mut unpin: crate::tree::Unpin) {
 
 /// The writing end of a snapshot: chunks until an empty one (complete: the
 /// file is sealed and renamed into place) or a hang-up (abandoned: the
-/// unfinished `tmp.` file is left for the next start to remove).
+/// unfinished `tmp.` file is removed).
 fn write_snapshot(
     dir: &std::path::Path,
     zxid: Zxid,
@@ -582,6 +662,7 @@ fn write_snapshot(
         }
         out.write(&chunk)?;
     }
+    out.abandon();
     Ok(None)
 }
 

@@ -13,6 +13,8 @@ use std::rc::Rc;
 pub enum Event {
     /// For the sequencer.
     Core(Input),
+    /// The log's write may have completed: poll it.
+    LogReady,
     /// A leader's SNAP stream is durable as `snapshot.<zxid>`: the glue
     /// clears the history above it and reloads the tree from disk.
     SnapshotReceived { zxid: Zxid },
