@@ -69,6 +69,10 @@ pub struct SeqConfig {
     pub max_notification_interval_ms: i64,
     /// Seeds the snapshot interval's randomness.
     pub seed: u64,
+    /// The counter a leader's epoch starts after (0; tests set it near the
+    /// end of the counter's range to make a rollover happen, as ZooKeeper's
+    /// `zookeeper.testingonly.initialZxid` does).
+    pub epoch_counter_start: u32,
 }
 
 /// What the sequencer hears besides clients.
@@ -788,6 +792,16 @@ impl Sequencer {
     }
 
     fn end_round(&mut self) {
+        if matches!(&self.role, Role::Leading(l) if l.is_broadcasting())
+            && self.prep.zxid_exhausted()
+        {
+            // The epoch's counter is used up (the next would be 0xffffffff):
+            // a new epoch needs a new election (ZooKeeper's
+            // XidRolloverException shuts the leader down).
+            tracing::warn!("zxid counter exhausted in this epoch: leaving the leader role");
+            let now = self.now;
+            self.leave_role(now);
+        }
         if let Some((first, last)) = self.pipe.seal()
             && matches!(self.role, Role::Leading(_))
         {

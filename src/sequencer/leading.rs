@@ -611,6 +611,7 @@ impl Sequencer {
 
     /// The leader starts serving once a quorum acknowledged NEWLEADER.
     fn maybe_start_broadcast(&mut self, now: Now) {
+        let start = self.cfg.epoch_counter_start;
         let Some(l) = self.leading() else { return };
         if l.phase != Phase::Sync {
             return;
@@ -623,7 +624,7 @@ impl Sequencer {
         let l = self.leading().expect("leading");
         let epoch = l.epoch;
         l.phase = Phase::Broadcast;
-        l.last_committed = Zxid::new(epoch, 0);
+        l.last_committed = Zxid::new(epoch, start);
         l.next_ping_ms = now.mono_ms;
         l.next_check_ms = now.mono_ms + tick;
         let starting: Vec<PeerId> = l
@@ -639,7 +640,10 @@ impl Sequencer {
             self.send_to_learner(peer, &op_packet(PacketType::UpToDate, Zxid(-1)));
         }
         // The first txn of the epoch is counter 1.
-        self.prep = Prep::new(self.cfg.prep.clone(), Zxid::new(epoch, 0));
+        self.prep = Prep::new(
+            self.cfg.prep.clone(),
+            Zxid::new(epoch, self.cfg.epoch_counter_start),
+        );
         self.sessions.touch_all(now.mono_ms);
         self.next_container_check_ms = now.mono_ms + self.cfg.container_check_interval_ms;
         if let Some(e) = self.election.as_mut() {

@@ -174,6 +174,7 @@ fn seq_config(shared: &Shared) -> SeqConfig {
         min_notification_interval_ms: c.fast_leader_min_notification_interval_ms as i64,
         max_notification_interval_ms: c.fast_leader_max_notification_interval_ms as i64,
         seed: rand::random(),
+        epoch_counter_start: 0,
     }
 }
 

@@ -288,3 +288,22 @@ fn a_leader_cut_off_from_the_majority_acknowledges_nothing_and_is_cut_back() {
         let _ = acked_isolated;
     }
 }
+
+/// A leader whose epoch runs out of zxids (the counter would reach
+/// 0xffffffff) gives up leadership; the next epoch goes on, and nothing
+/// acknowledged is lost.
+#[test]
+fn a_zxid_counter_rollover_forces_a_new_epoch() {
+    let mut p = Params::new(700, 3);
+    p.faults = Faults::none();
+    p.epoch_counter_start = u32::MAX - 40;
+    p.fault_ms = 6_000;
+    p.calm_ms = 6_000;
+    let w = run_seed(p).unwrap_or_else(|e| panic!("{e}"));
+    let epochs: std::collections::BTreeSet<u32> =
+        w.acked.iter().map(|(z, _, _)| z.epoch()).collect();
+    assert!(
+        epochs.len() >= 3,
+        "writes were acknowledged in epochs {epochs:?}: the counter should have run out"
+    );
+}

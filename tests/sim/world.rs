@@ -94,6 +94,9 @@ pub struct Params {
     pub faults: Faults,
     pub force_snapshot_sync: bool,
     pub snap_count: u32,
+    /// Where a leader's zxid counter starts in each epoch (near the top to
+    /// force rollovers).
+    pub epoch_counter_start: u32,
 }
 
 impl Params {
@@ -107,6 +110,7 @@ impl Params {
             faults: Faults::all(),
             force_snapshot_sync: false,
             snap_count: 200,
+            epoch_counter_start: 0,
         }
     }
 }
@@ -429,7 +433,12 @@ impl World {
     }
 
     pub fn note(&mut self, line: String) {
-        if self.trace.len() == TRACE_LINES {
+        let keep = if std::env::var_os("SIM_TRACE_ALL").is_some() {
+            usize::MAX
+        } else {
+            TRACE_LINES
+        };
+        if self.trace.len() >= keep {
             self.trace.pop_front();
         }
         self.trace.push_back(format!("{:>8} {line}", self.now));
@@ -474,6 +483,7 @@ impl World {
             min_notification_interval_ms: 200,
             max_notification_interval_ms: 1_600,
             seed: self.params.seed ^ (i as u64 + 1),
+            epoch_counter_start: self.params.epoch_counter_start,
         }
     }
 
@@ -988,6 +998,13 @@ impl World {
         // Zxids strictly increase in every log; a zxid names one txn everywhere.
         let mut last = self.nodes[i].log.last_zxid;
         for (zxid, body) in records_of(&records) {
+            if zxid.counter() == u32::MAX {
+                self.violate(format!(
+                    "node {}: logged {zxid}, the counter's last value",
+                    i + 1
+                ));
+                return;
+            }
             if zxid <= last {
                 self.violate(format!("node {}: logged {zxid} after {last}", i + 1));
                 return;
