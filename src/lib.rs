@@ -14,6 +14,7 @@ pub mod sasl;
 pub mod sequencer;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod storage;
 pub mod tls;
 pub mod tree;

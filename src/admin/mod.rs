@@ -5,7 +5,7 @@
 //! Reads snapshots of server state (counters, connection infos, the tree's
 //! size); never changes anything but statistics (`crst`, `srst`).
 
-use crate::server::Shared;
+use crate::state::Shared;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 

@@ -44,7 +44,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // later allocations, which are few.
     // SAFETY: mi_collect takes no pointers; forcing it only costs time.
     unsafe { libmimalloc_sys::mi_collect(true) };
-    let (shared, wiring, seq_wiring) = Shared::new(config, cores, storage.tree)?;
+    let shared = Shared::new(config, cores, storage.tree)?;
+    let (wiring, seq_wiring) = shared::wiring(cores);
     let shared = Arc::new(shared);
     if storage.fresh {
         // As ZooKeeper does on first start: a snapshot before any log, so
