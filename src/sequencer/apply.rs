@@ -69,69 +69,76 @@ impl Sequencer {
         self.prep.applied(zxid);
         self.applied = zxid;
         self.window.push(zxid, p.bytes.clone());
-        let at = out.triggers.len();
-        let session = p.hdr.session_id;
-        // Whose step this txn answers.
-        let step_id = match p.origin {
-            Origin::Step(id) => Some(id),
-            Origin::Server => None,
-            Origin::Remote => match self.steps.forwarded.front() {
-                Some(&(id, s, cxid)) if s == session && cxid == p.hdr.cxid => {
-                    self.steps.forwarded.pop_front();
-                    Some(id)
-                }
-                _ => None,
-            },
-        };
-        let requester = step_id
+        self.count_for_snapshot();
+        let step = self.step_of(&p);
+        let requester = step
             .and_then(|id| self.steps.get_mut(id))
             .map(|s| (s.shard, s.conn, s.xid));
-        match &p.txn {
+        let session = p.hdr.session_id;
+        let reply = match &p.txn {
             Txn::CreateSession { timeout_ms } => {
                 // Every member keeps every session, so any can lead next.
                 self.sessions.add(session, *timeout_ms, now.mono_ms);
-                if let Some((shard, conn, _)) = requester {
+                requester.map(|(shard, conn, _)| {
                     self.local_owners.insert(session, (shard, conn));
-                    if let Some(id) = step_id {
-                        self.steps.complete(
-                            id,
-                            Reply::Connected {
-                                conn,
-                                response: Some(connect_response(session, *timeout_ms)),
-                            },
-                        );
+                    Reply::Connected {
+                        conn,
+                        response: Some(connect_response(session, *timeout_ms)),
                     }
-                }
-                self.count_for_snapshot();
-                return;
+                })
             }
-            Txn::CloseSession { .. } => {
-                self.sessions.remove(session);
-                self.owners.remove(&session);
-                self.touches.remove(&session);
-                // The connection holding the session ends (ZOOKEEPER-558),
-                // unless it is the one that asked (it gets its answer first).
-                if let Some((shard, conn)) = self.local_owners.remove(&session)
-                    && requester.is_none_or(|r| r.1 != conn)
-                {
-                    out.replies[shard].push((at, Reply::Close { conn }));
+            txn => {
+                if matches!(txn, Txn::CloseSession { .. }) {
+                    self.session_closed(session, requester.map(|r| r.1), out);
                 }
-            }
-            _ => {}
-        }
-        if let (Some(id), Some((_, conn, xid))) = (step_id, requester) {
-            self.steps.complete(
-                id,
-                Reply::Done {
+                requester.map(|(_, conn, xid)| Reply::Done {
                     conn,
                     xid,
                     zxid,
                     result,
                     watches: Vec::new(),
-                },
-            );
+                })
+            }
+        };
+        if let (Some(id), Some(reply)) = (step, reply) {
+            self.steps.complete(id, reply);
         }
-        self.count_for_snapshot();
+    }
+
+    /// The local client step a txn answers: the one that made it (standalone,
+    /// leader), or the first forwarded request if the txn is its (learner).
+    fn step_of(&mut self, p: &Proposal) -> Option<super::steps::StepId> {
+        match p.origin {
+            Origin::Step(id) => Some(id),
+            Origin::Server => None,
+            Origin::Remote => match self.steps.forwarded.front() {
+                Some(&(id, s, cxid)) if s == p.hdr.session_id && cxid == p.hdr.cxid => {
+                    self.steps.forwarded.pop_front();
+                    Some(id)
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// A session ended: gone from every table, and the connection holding
+    /// it here ends (ZOOKEEPER-558) — unless it is the one that asked, which
+    /// gets its answer first.
+    fn session_closed(
+        &mut self,
+        session: crate::proto::SessionId,
+        requester: Option<crate::watch::ConnId>,
+        out: &mut Applied,
+    ) {
+        self.sessions.remove(session);
+        self.owners.remove(&session);
+        self.touches.remove(&session);
+        if let Some((shard, conn)) = self.local_owners.remove(&session)
+            && requester != Some(conn)
+            && let Some(replies) = out.replies.get_mut(shard)
+        {
+            replies.push((out.triggers.len(), Reply::Close { conn }));
+        }
     }
 
     /// Answers steps from the front while they are ready.

@@ -220,63 +220,15 @@ impl Sequencer {
         match (f.phase, kind) {
             (Phase::AwaitLeaderInfo, PacketType::LeaderInfo) => self.leader_info(&packet),
             (Phase::AwaitLeaderInfo, other) => Err(format!("expected LEADERINFO, got {other:?}")),
-            (Phase::AwaitSyncOp, PacketType::Diff) => {
-                f.phase = Phase::Syncing;
-                tracing::info!("Getting a diff from the leader 0x{:x}", packet.zxid);
-                Ok(())
-            }
-            (Phase::AwaitSyncOp, PacketType::Trunc) => {
-                // Nothing is in flight to the log (LOOKING waited for it); the
-                // glue cuts the log and reloads the tree, replacing whatever
-                // of our history was still waiting to be applied.
-                f.phase = Phase::Syncing;
-                f.reloading = true;
-                tracing::warn!(
-                    "Truncating log to get in sync with the leader 0x{:x}",
-                    packet.zxid
-                );
-                self.actions.push_back(Action::Truncate {
-                    zxid: Zxid(packet.zxid),
-                });
-                Ok(())
-            }
-            (Phase::AwaitSyncOp, PacketType::Snap) => {
-                f.phase = Phase::Syncing;
-                // The glue receives the stream that follows and answers
-                // with `Reloaded` once the snapshot is durable and loaded.
-                f.reloading = true;
-                tracing::info!("Getting a snapshot from leader 0x{:x}", packet.zxid);
-                Ok(())
-            }
-            (Phase::AwaitSyncOp, other) => Err(format!("expected DIFF/TRUNC/SNAP, got {other:?}")),
-            (Phase::Syncing | Phase::SavingCurrent | Phase::Broadcast, PacketType::Proposal) => {
-                self.learner_proposal(&packet, false)
-            }
-            (Phase::Syncing | Phase::SavingCurrent | Phase::Broadcast, PacketType::Inform) => {
-                self.learner_proposal(&packet, true)
-            }
+            (Phase::AwaitSyncOp, op) => self.sync_op(op, Zxid(packet.zxid)),
+            (
+                Phase::Syncing | Phase::SavingCurrent | Phase::Broadcast,
+                PacketType::Proposal | PacketType::Inform,
+            ) => self.learner_proposal(&packet, kind == PacketType::Inform),
             (Phase::Syncing | Phase::SavingCurrent | Phase::Broadcast, PacketType::Commit) => {
                 self.learner_commit(Zxid(packet.zxid))
             }
-            (Phase::Syncing, PacketType::NewLeader) => {
-                let epoch = Zxid(packet.zxid).epoch();
-                if epoch != f.new_epoch {
-                    return Err(format!(
-                        "NEWLEADER for epoch {epoch}, but LEADERINFO said {}",
-                        f.new_epoch
-                    ));
-                }
-                // The leader's history is ours now: its epoch becomes our
-                // current one (then its txns may be logged), and the ACK
-                // waits until all received before NEWLEADER is durable.
-                f.newleader_pending = true;
-                f.phase = Phase::SavingCurrent;
-                self.actions.push_back(Action::SaveEpoch {
-                    accepted: None,
-                    current: Some(epoch),
-                });
-                Ok(())
-            }
+            (Phase::Syncing, PacketType::NewLeader) => self.new_leader(Zxid(packet.zxid)),
             (Phase::Syncing | Phase::SavingCurrent, PacketType::UpToDate) => {
                 if f.newleader_acked {
                     self.go_broadcast(now);
@@ -285,22 +237,14 @@ impl Sequencer {
                 }
                 Ok(())
             }
+            // ZooKeeper's learner ignores PINGs until it is up to date.
             (Phase::Syncing | Phase::SavingCurrent, PacketType::Ping) => Ok(()),
             (Phase::Broadcast, PacketType::Ping) => {
                 self.answer_ping(&packet);
                 Ok(())
             }
             (Phase::Broadcast, PacketType::Sync) => {
-                let last = f.last_committed;
-                if let Some(id) = self.steps.syncs.pop_front()
-                    && let Some(step) = self.steps.get_mut(id)
-                    && let StepKind::SyncForwarded { path } = &step.kind
-                {
-                    step.kind = StepKind::SyncAt {
-                        after: last,
-                        path: path.clone(),
-                    };
-                }
+                self.leader_synced();
                 Ok(())
             }
             (Phase::Broadcast, PacketType::Revalidate) => {
@@ -308,6 +252,73 @@ impl Sequencer {
                 Ok(())
             }
             (_, other) => Err(format!("unexpected {other:?} in phase {:?}", f.phase)),
+        }
+    }
+
+    /// DIFF, TRUNC or SNAP: how the leader brings us up to date.
+    fn sync_op(&mut self, op: PacketType, zxid: Zxid) -> Result<(), String> {
+        let f = self.following().ok_or("not following")?;
+        match op {
+            PacketType::Diff => {
+                f.phase = Phase::Syncing;
+                tracing::info!("Getting a diff from the leader {zxid}");
+            }
+            PacketType::Trunc => {
+                // Nothing is in flight to the log (LOOKING waited for it); the
+                // glue cuts the log and reloads the tree, replacing whatever
+                // of our history was still waiting to be applied.
+                f.phase = Phase::Syncing;
+                f.reloading = true;
+                tracing::warn!("Truncating log to get in sync with the leader {zxid}");
+                self.actions.push_back(Action::Truncate { zxid });
+            }
+            PacketType::Snap => {
+                // The glue receives the stream that follows and answers with
+                // `Reloaded` once the snapshot is durable and loaded.
+                f.phase = Phase::Syncing;
+                f.reloading = true;
+                tracing::info!("Getting a snapshot from leader {zxid}");
+            }
+            other => return Err(format!("expected DIFF/TRUNC/SNAP, got {other:?}")),
+        }
+        Ok(())
+    }
+
+    /// NEWLEADER: the leader's history is ours now. Its epoch becomes our
+    /// current one (then its txns may be logged), and the ACK waits until
+    /// all received before NEWLEADER is durable.
+    fn new_leader(&mut self, zxid: Zxid) -> Result<(), String> {
+        let f = self.following().ok_or("not following")?;
+        let epoch = zxid.epoch();
+        if epoch != f.new_epoch {
+            return Err(format!(
+                "NEWLEADER for epoch {epoch}, but LEADERINFO said {}",
+                f.new_epoch
+            ));
+        }
+        f.newleader_pending = true;
+        f.phase = Phase::SavingCurrent;
+        self.actions.push_back(Action::SaveEpoch {
+            accepted: None,
+            current: Some(epoch),
+        });
+        Ok(())
+    }
+
+    /// The leader's SYNC answers our oldest forwarded sync: it is answered
+    /// once everything committed before the SYNC is applied here.
+    fn leader_synced(&mut self) {
+        let Some(last) = self.following().map(|f| f.last_committed) else {
+            return;
+        };
+        if let Some(id) = self.steps.syncs.pop_front()
+            && let Some(step) = self.steps.get_mut(id)
+            && let StepKind::SyncForwarded { path } = &step.kind
+        {
+            step.kind = StepKind::SyncAt {
+                after: last,
+                path: path.clone(),
+            };
         }
     }
 

@@ -459,11 +459,7 @@ impl Sequencer {
         let epoch = l.epoch;
         // Txns of the last epoch still waiting to be applied must reach the
         // window first (see `start_looking`).
-        if self
-            .pipe
-            .front()
-            .is_some_and(|p| p.zxid().epoch() < epoch && self.pipe.front().is_some())
-        {
+        if self.pipe.front().is_some_and(|p| p.zxid().epoch() < epoch) {
             return;
         }
         let Some(p) = self.leading().and_then(|l| l.peers.get(&peer)) else {
@@ -477,7 +473,30 @@ impl Sequencer {
             self.cfg.force_snapshot_sync,
         );
         tracing::info!("Syncing learner {sid} (last zxid {peer_zxid}) with {plan:?}");
-        match plan.op {
+        self.send_sync_op(peer, plan.op);
+        self.send_history(peer, plan, observer);
+        let config = self
+            .cfg
+            .ensemble
+            .as_ref()
+            .map(|e| e.config_text.clone())
+            .unwrap_or_default();
+        let newleader = QuorumPacket {
+            kind: PacketType::NewLeader as i32,
+            zxid: Zxid::new(epoch, 0).0,
+            data: Some(config),
+            auth: None,
+        };
+        self.send_to_learner(peer, &newleader);
+        if let Some(p) = self.leading().and_then(|l| l.peers.get_mut(&peer)) {
+            p.forwarding = true;
+            p.phase = PeerPhase::AwaitNewLeaderAck;
+        }
+    }
+
+    /// The packet that opens a sync; for a SNAP, the stream right after it.
+    fn send_sync_op(&mut self, peer: PeerId, op: SyncOp) {
+        match op {
             SyncOp::Diff(z) => self.send_to_learner(peer, &op_packet(PacketType::Diff, z)),
             SyncOp::Trunc(z) => self.send_to_learner(peer, &op_packet(PacketType::Trunc, z)),
             SyncOp::Snap => {
@@ -493,12 +512,18 @@ impl Sequencer {
                 });
             }
         }
-        let history: Vec<(Zxid, bytes::Bytes)> = self
-            .window
-            .after(plan.after)
-            .filter(|_| plan.op != SyncOp::Snap)
-            .cloned()
-            .collect();
+    }
+
+    /// Every txn after the plan's zxid: the applied ones from the window
+    /// (none after a SNAP, which holds them), then the pipeline's —
+    /// committed ones as pairs, the others as bare PROPOSALs (not to
+    /// observers, which only learn committed txns).
+    fn send_history(&mut self, peer: PeerId, plan: sync::SyncPlan, observer: bool) {
+        let history: Vec<(Zxid, bytes::Bytes)> = if plan.op == SyncOp::Snap {
+            Vec::new()
+        } else {
+            self.window.after(plan.after).cloned().collect()
+        };
         for (z, bytes) in history {
             self.send_pair(peer, z, bytes, observer);
         }
@@ -512,61 +537,18 @@ impl Sequencer {
             if committed {
                 self.send_pair(peer, z, bytes, observer);
             } else if !observer {
-                self.send_to_learner(
-                    peer,
-                    &QuorumPacket {
-                        kind: PacketType::Proposal as i32,
-                        zxid: z.0,
-                        data: Some(bytes),
-                        auth: None,
-                    },
-                );
+                self.send_to_learner(peer, &proposal_packet(PacketType::Proposal, z, bytes));
             }
-        }
-        let config = self
-            .cfg
-            .ensemble
-            .as_ref()
-            .map(|e| e.config_text.clone())
-            .unwrap_or_default();
-        self.send_to_learner(
-            peer,
-            &QuorumPacket {
-                kind: PacketType::NewLeader as i32,
-                zxid: Zxid::new(epoch, 0).0,
-                data: Some(config),
-                auth: None,
-            },
-        );
-        if let Some(p) = self.leading().and_then(|l| l.peers.get_mut(&peer)) {
-            p.forwarding = true;
-            p.phase = PeerPhase::AwaitNewLeaderAck;
         }
     }
 
     /// A committed txn during a sync: PROPOSAL + COMMIT (an observer: INFORM).
     fn send_pair(&mut self, peer: PeerId, zxid: Zxid, bytes: bytes::Bytes, observer: bool) {
         if observer {
-            self.send_to_learner(
-                peer,
-                &QuorumPacket {
-                    kind: PacketType::Inform as i32,
-                    zxid: zxid.0,
-                    data: Some(bytes),
-                    auth: None,
-                },
-            );
+            self.send_to_learner(peer, &proposal_packet(PacketType::Inform, zxid, bytes));
             return;
         }
-        self.send_to_learner(
-            peer,
-            &QuorumPacket {
-                kind: PacketType::Proposal as i32,
-                zxid: zxid.0,
-                data: Some(bytes),
-                auth: None,
-            },
-        );
+        self.send_to_learner(peer, &proposal_packet(PacketType::Proposal, zxid, bytes));
         self.send_to_learner(peer, &op_packet(PacketType::Commit, zxid));
     }
 
@@ -691,15 +673,8 @@ impl Sequencer {
             };
             for (peer, observer) in targets {
                 if observer {
-                    self.send_to_learner(
-                        peer,
-                        &QuorumPacket {
-                            kind: PacketType::Inform as i32,
-                            zxid: next.0,
-                            data: Some(bytes.clone()),
-                            auth: None,
-                        },
-                    );
+                    let inform = proposal_packet(PacketType::Inform, next, bytes.clone());
+                    self.send_to_learner(peer, &inform);
                 } else {
                     self.send_to_learner(peer, &op_packet(PacketType::Commit, next));
                 }
@@ -740,15 +715,8 @@ impl Sequencer {
         }
         for peer in followers {
             for (z, bytes) in &proposals {
-                self.send_to_learner(
-                    peer,
-                    &QuorumPacket {
-                        kind: PacketType::Proposal as i32,
-                        zxid: z.0,
-                        data: Some(bytes.clone()),
-                        auth: None,
-                    },
-                );
+                let proposal = proposal_packet(PacketType::Proposal, *z, bytes.clone());
+                self.send_to_learner(peer, &proposal);
             }
         }
     }
@@ -876,77 +844,93 @@ impl Sequencer {
             // date; a stray one is dropped with its learner.
             return self.drop_learner(peer, "REQUEST before the leader serves");
         }
-        let session = body.session_id;
-        let cxid = body.cxid;
+        let (session, cxid) = (body.session_id, body.cxid);
         match OpCode::from_i32(body.op) {
-            Some(OpCode::CreateSession) => {
-                let timeout_ms = body
-                    .body
-                    .get(..4)
-                    .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                self.sessions.add(session, timeout_ms, now.mono_ms);
-                self.owners.insert(session, Owner::Learner(sid));
-                match self
-                    .prep
-                    .prep_create_session(session, timeout_ms, now.wall_ms)
-                {
-                    Prepped::Txn { hdr, txn } => self.propose(hdr, txn, Origin::Remote),
-                    Prepped::Failed(err) => {
-                        tracing::error!("createSession for learner {sid} failed: {err:?}")
-                    }
-                }
-            }
+            Some(OpCode::CreateSession) => self.forwarded_create_session(now, sid, &body),
             Some(OpCode::CloseSession) => {
                 self.close_session(now, tree, session, cxid, Origin::Remote);
             }
-            Some(OpCode::Sync) => {
-                let Some(l) = self.leading() else { return };
-                let outstanding = l.last_committed;
-                let last = self.pipe.last_zxid().filter(|z| *z > outstanding);
-                match last {
-                    None => self.send_to_learner(peer, &op_packet(PacketType::Sync, Zxid(0))),
-                    Some(z) => self
-                        .leading()
-                        .expect("leading")
-                        .pending_syncs
-                        .entry(z)
-                        .or_default()
-                        .push(peer),
-                }
-            }
-            Some(op) => {
-                let request = match Request::decode(op, &mut Reader::new(body.body.clone())) {
-                    Ok(Some(r)) => r,
-                    _ => {
-                        return self.propose_error(now, session, cxid, ErrorCode::MarshallingError);
-                    }
-                };
-                let err = match self.sessions.get(session) {
-                    None => Some(ErrorCode::SessionExpired),
-                    Some(s) if s.closing => Some(ErrorCode::SessionExpired),
-                    _ => match self.owners.get(&session) {
-                        Some(Owner::Learner(o)) if *o != sid => Some(ErrorCode::SessionMoved),
-                        Some(Owner::Local) => Some(ErrorCode::SessionMoved),
-                        _ => None,
-                    },
-                };
-                if let Some(err) = err {
-                    return self.propose_error(now, session, cxid, err);
-                }
-                self.owners.insert(session, Owner::Learner(sid));
-                let auth = self.auth_of(packet);
-                let req = WriteRequest {
-                    session,
-                    cxid,
-                    request,
-                    auth,
-                };
-                match self.prep.prep(tree, &req, now.wall_ms) {
-                    Prepped::Txn { hdr, txn } => self.propose(hdr, txn, Origin::Remote),
-                    Prepped::Failed(err) => self.propose_error(now, session, cxid, err),
-                }
-            }
+            Some(OpCode::Sync) => self.forwarded_sync(peer),
+            Some(op) => self.forwarded_write(now, tree, sid, op, &body, packet),
             None => self.propose_error(now, session, cxid, ErrorCode::Unimplemented),
+        }
+    }
+
+    /// createSession from a learner: it chose the id; the session is now
+    /// tracked here, owned by that learner.
+    fn forwarded_create_session(&mut self, now: Now, sid: ServerId, body: &RequestBody) {
+        let session = body.session_id;
+        let timeout_ms = body
+            .body
+            .get(..4)
+            .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        self.sessions.add(session, timeout_ms, now.mono_ms);
+        self.owners.insert(session, Owner::Learner(sid));
+        match self
+            .prep
+            .prep_create_session(session, timeout_ms, now.wall_ms)
+        {
+            Prepped::Txn { hdr, txn } => self.propose(hdr, txn, Origin::Remote),
+            Prepped::Failed(err) => {
+                tracing::error!("createSession for learner {sid} failed: {err:?}")
+            }
+        }
+    }
+
+    /// `Leader.processSync`: answered at once when nothing is outstanding,
+    /// else after the last proposal commits.
+    fn forwarded_sync(&mut self, peer: PeerId) {
+        let Some(l) = self.leading() else { return };
+        let committed = l.last_committed;
+        match self.pipe.last_zxid().filter(|z| *z > committed) {
+            None => self.send_to_learner(peer, &op_packet(PacketType::Sync, Zxid(0))),
+            Some(z) => {
+                if let Some(l) = self.leading() {
+                    l.pending_syncs.entry(z).or_default().push(peer);
+                }
+            }
+        }
+    }
+
+    /// A forwarded write: the session must be alive and owned by that
+    /// learner (`SessionTrackerImpl.checkSession`); prepped with the
+    /// identities the learner sent; a refusal is an error txn.
+    fn forwarded_write(
+        &mut self,
+        now: Now,
+        tree: &DataTree,
+        sid: ServerId,
+        op: OpCode,
+        body: &RequestBody,
+        packet: &QuorumPacket,
+    ) {
+        let (session, cxid) = (body.session_id, body.cxid);
+        let request = match Request::decode(op, &mut Reader::new(body.body.clone())) {
+            Ok(Some(r)) => r,
+            _ => return self.propose_error(now, session, cxid, ErrorCode::MarshallingError),
+        };
+        let err = match self.sessions.get(session) {
+            None => Some(ErrorCode::SessionExpired),
+            Some(s) if s.closing => Some(ErrorCode::SessionExpired),
+            _ => match self.owners.get(&session) {
+                Some(Owner::Learner(o)) if *o != sid => Some(ErrorCode::SessionMoved),
+                Some(Owner::Local) => Some(ErrorCode::SessionMoved),
+                _ => None,
+            },
+        };
+        if let Some(err) = err {
+            return self.propose_error(now, session, cxid, err);
+        }
+        self.owners.insert(session, Owner::Learner(sid));
+        let req = WriteRequest {
+            session,
+            cxid,
+            request,
+            auth: self.auth_of(packet),
+        };
+        match self.prep.prep(tree, &req, now.wall_ms) {
+            Prepped::Txn { hdr, txn } => self.propose(hdr, txn, Origin::Remote),
+            Prepped::Failed(err) => self.propose_error(now, session, cxid, err),
         }
     }
 
@@ -969,5 +953,15 @@ impl Sequencer {
             ctx.add_id(id.clone());
         }
         Arc::new(ctx)
+    }
+}
+
+/// A PROPOSAL or INFORM carrying a txn's bytes.
+fn proposal_packet(kind: PacketType, zxid: Zxid, bytes: bytes::Bytes) -> QuorumPacket {
+    QuorumPacket {
+        kind: kind as i32,
+        zxid: zxid.0,
+        data: Some(bytes),
+        auth: None,
     }
 }

@@ -292,55 +292,6 @@ impl Core {
             }
             Action::Truncate { .. } => unreachable!("handled in finish_turn"),
             Action::Snapshot { zxid, sessions } => self.snapshot(zxid, sessions),
-            Action::ToLearner { peer, bytes } => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.send_to_learner(peer, bytes);
-                }
-            }
-            Action::SnapToLearner {
-                peer,
-                zxid,
-                sessions,
-            } => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.snap_to_learner(peer, zxid, sessions);
-                }
-            }
-            Action::CloseLearner { peer } => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.close_learner(peer);
-                }
-            }
-            Action::ListenQuorum(on) => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.listen(on);
-                }
-            }
-            Action::ToLeader { bytes } => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.send_to_leader(bytes);
-                }
-            }
-            Action::ConnectLeader { host, port, .. } => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.connect_leader(&host, port);
-                }
-            }
-            Action::CloseLeader => {
-                if let Some(q) = self.quorum.as_mut() {
-                    q.close_leader();
-                }
-            }
-            Action::Notify { to, msg } => {
-                if let Some(e) = &self.election {
-                    e.notify(to, &msg);
-                }
-            }
-            Action::ConnectAllElection => {
-                if let Some(e) = &self.election {
-                    e.connect_all();
-                }
-            }
             Action::Serving(mode) => {
                 if mode.is_none() {
                     // Leaving a role applies the txns logged but never
@@ -349,6 +300,31 @@ impl Core {
                 }
                 self.shared.set_serving(mode);
             }
+            peers => self.act_on_peers(peers),
+        }
+    }
+
+    /// The actions that move packets between members (none arrive on a
+    /// standalone server, which has no peers).
+    fn act_on_peers(&mut self, action: Action) {
+        let (Some(q), Some(e)) = (self.quorum.as_mut(), self.election.as_ref()) else {
+            return;
+        };
+        match action {
+            Action::ToLearner { peer, bytes } => q.send_to_learner(peer, bytes),
+            Action::SnapToLearner {
+                peer,
+                zxid,
+                sessions,
+            } => q.snap_to_learner(peer, zxid, sessions),
+            Action::CloseLearner { peer } => q.close_learner(peer),
+            Action::ListenQuorum(on) => q.listen(on),
+            Action::ToLeader { bytes } => q.send_to_leader(bytes),
+            Action::ConnectLeader { host, port, .. } => q.connect_leader(&host, port),
+            Action::CloseLeader => q.close_leader(),
+            Action::Notify { to, msg } => e.notify(to, &msg),
+            Action::ConnectAllElection => e.connect_all(),
+            other => tracing::error!("not a peer action: {other:?}"),
         }
     }
 
