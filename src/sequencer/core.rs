@@ -571,34 +571,17 @@ impl Sequencer {
                 self.steps.push(step(StepKind::Local(req.request)));
             }
             _ => {
+                let id = self.steps.push(step(StepKind::Waiting));
                 if self
                     .owners
                     .get(&req.session)
                     .is_some_and(|o| *o != Owner::Local)
                 {
-                    self.steps.push(step(StepKind::Ready(Reply::Done {
-                        conn,
-                        xid,
-                        zxid: self.applied,
-                        result: Err(ErrorCode::SessionMoved),
-                        watches: Vec::new(),
-                    })));
-                    return;
+                    return self.fail_step(Origin::Step(id), ErrorCode::SessionMoved);
                 }
                 match self.prep.prep(tree, &req, now.wall_ms) {
-                    Prepped::Txn { hdr, txn } => {
-                        let id = self.steps.push(step(StepKind::Waiting));
-                        self.propose(hdr, txn, Origin::Step(id));
-                    }
-                    Prepped::Failed(err) => {
-                        self.steps.push(step(StepKind::Ready(Reply::Done {
-                            conn,
-                            xid,
-                            zxid: self.applied,
-                            result: Err(err),
-                            watches: Vec::new(),
-                        })));
-                    }
+                    Prepped::Txn { hdr, txn } => self.propose(hdr, txn, Origin::Step(id)),
+                    Prepped::Failed(err) => self.fail_step(Origin::Step(id), err),
                 }
             }
         }
@@ -658,24 +641,24 @@ impl Sequencer {
             .prep_close_session(tree, session, cxid, now.wall_ms)
         {
             Prepped::Txn { hdr, txn } => self.propose(hdr, txn, origin),
-            Prepped::Failed(err) => {
-                if let Origin::Step(id) = origin
-                    && let Some(step) = self.steps.get_mut(id)
-                {
-                    let conn = step.conn;
-                    let xid = step.xid;
-                    self.steps.complete(
-                        id,
-                        Reply::Done {
-                            conn,
-                            xid,
-                            zxid: self.applied,
-                            result: Err(err),
-                            watches: Vec::new(),
-                        },
-                    );
-                }
-            }
+            Prepped::Failed(err) => self.fail_step(origin, err),
+        }
+    }
+
+    /// Answers a waiting step with an error.
+    pub(super) fn fail_step(&mut self, origin: Origin, err: ErrorCode) {
+        if let Origin::Step(id) = origin
+            && let Some(step) = self.steps.get_mut(id)
+        {
+            let (conn, xid) = (step.conn, step.xid);
+            let reply = Reply::Done {
+                conn,
+                xid,
+                zxid: self.applied,
+                result: Err(err),
+                watches: Vec::new(),
+            };
+            self.steps.complete(id, reply);
         }
     }
 
@@ -935,21 +918,7 @@ impl Sequencer {
             Txn::CloseSession { .. } => self.sessions.reopen(p.hdr.session_id, now.mono_ms),
             _ => {}
         }
-        if let Origin::Step(id) = p.origin
-            && let Some(step) = self.steps.get_mut(id)
-        {
-            let (conn, xid) = (step.conn, step.xid);
-            self.steps.complete(
-                id,
-                Reply::Done {
-                    conn,
-                    xid,
-                    zxid: self.applied,
-                    result: Err(ErrorCode::SystemError),
-                    watches: Vec::new(),
-                },
-            );
-        }
+        self.fail_step(p.origin, ErrorCode::SystemError);
     }
 
     // ---- roles --------------------------------------------------------------------------

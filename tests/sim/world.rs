@@ -499,21 +499,7 @@ impl World {
             snapshot::take(&RwLock::new(DataTree::new()), &[], Zxid::ZERO, &snap_dir)
                 .expect("initial snapshot");
         }
-        let r = match recovery::recover_with(
-            &snap_dir,
-            &log_dir,
-            &recovery::RecoverOptions {
-                extended_types: false,
-                max_torn: 8 << 20,
-                keep_txns: 500,
-            },
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                self.violate(format!("node {} cannot recover: {e}", i + 1));
-                return;
-            }
-        };
+        let Some(r) = self.recover(i) else { return };
         let epochs = match epoch::load_epochs(&snap_dir, r.last_logged) {
             Ok(e) => e,
             Err(e) => {
@@ -551,6 +537,23 @@ impl World {
         node.seq = Some(seq);
         self.note(format!("node {} started at {}", i + 1, r.last_logged));
         self.turn(i);
+    }
+
+    /// Node `i`'s database from its disk, through the real recovery code.
+    fn recover(&mut self, i: usize) -> Option<recovery::Recovered> {
+        let (snap_dir, log_dir) = (self.nodes[i].snap_dir(), self.nodes[i].log_dir());
+        let opts = recovery::RecoverOptions {
+            extended_types: false,
+            max_torn: 8 << 20,
+            keep_txns: 500,
+        };
+        match recovery::recover_with(&snap_dir, &log_dir, &opts) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.violate(format!("node {} cannot recover: {e}", i + 1));
+                None
+            }
+        }
     }
 
     /// Crashes node `i`: its process is gone, a log write in flight lands
@@ -1063,22 +1066,7 @@ impl World {
 
     /// Replaces node `i`'s tree from its disk (after TRUNC or a SNAP).
     fn reload(&mut self, i: usize) {
-        let (snap_dir, log_dir) = (self.nodes[i].snap_dir(), self.nodes[i].log_dir());
-        let r = match recovery::recover_with(
-            &snap_dir,
-            &log_dir,
-            &recovery::RecoverOptions {
-                extended_types: false,
-                max_torn: 8 << 20,
-                keep_txns: 500,
-            },
-        ) {
-            Ok(r) => r,
-            Err(e) => {
-                self.violate(format!("node {} reload failed: {e}", i + 1));
-                return;
-            }
-        };
+        let Some(r) = self.recover(i) else { return };
         let n = &mut self.nodes[i];
         *n.tree.write() = r.tree;
         n.log.seg = None;
