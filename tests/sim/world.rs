@@ -491,7 +491,7 @@ impl World {
 
     /// Starts (or restarts) node `i` through the real recovery code.
     fn start_node(&mut self, i: usize) {
-        let (snap_dir, log_dir) = (self.nodes[i].snap_dir(), self.nodes[i].log_dir());
+        let snap_dir = self.nodes[i].snap_dir();
         let fresh = recovery::list(&snap_dir, format::SNAPSHOT_PREFIX)
             .map(|l| l.is_empty())
             .unwrap_or(true);
