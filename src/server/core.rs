@@ -73,7 +73,14 @@ struct Core {
     election: Option<ElectionNet>,
     quorum: Option<QuorumNet>,
     clock: Clock,
+    /// When the role's view was last published, and as what.
+    view_at_ms: i64,
+    view_mode: Option<crate::sequencer::Mode>,
 }
+
+/// How stale the role's details in `srvr`/`mntr` may be (the mode itself is
+/// published the moment it changes).
+const VIEW_PERIOD_MS: i64 = 100;
 
 pub async fn run(
     shared: Arc<Shared>,
@@ -131,6 +138,8 @@ pub async fn run(
         election,
         quorum,
         clock,
+        view_at_ms: i64::MIN / 2,
+        view_mode: None,
     };
     loop {
         core.turn().await;
@@ -249,7 +258,7 @@ impl Core {
                 break;
             }
         }
-        self.publish_view();
+        self.publish_view(now);
         if self.seq.client_room() && self.shared.shards.iter().any(|s| !s.outbound.is_empty()) {
             // Left in the queues by the room cap: come back at once.
             self.events.ring();
@@ -436,12 +445,19 @@ impl Core {
         drop(tree);
     }
 
-    fn publish_view(&self) {
-        let view = self.seq.view();
+    /// What the monitoring words read: the session count every turn, the
+    /// role's details at most every [`VIEW_PERIOD_MS`] or when the role changed.
+    fn publish_view(&mut self, now: Now) {
         self.shared
             .sessions_count
-            .store(view.sessions as u64, Relaxed);
-        *self.shared.view.lock() = view;
+            .store(self.seq.sessions().len() as u64, Relaxed);
+        let mode = self.seq.serving();
+        if mode == self.view_mode && now.mono_ms < self.view_at_ms + VIEW_PERIOD_MS {
+            return;
+        }
+        self.view_mode = mode;
+        self.view_at_ms = now.mono_ms;
+        *self.shared.view.lock() = self.seq.view();
     }
 
     /// A fuzzy snapshot: the walk runs here between turns, a thread of its
