@@ -432,6 +432,14 @@ impl Sequencer {
     /// A message from a shard.
     pub fn handle_client(&mut self, now: Now, tree: &DataTree, msg: ToSequencer) {
         self.now = now;
+        if let ToSequencer::Disconnected { conn, session } = msg {
+            // Also while not serving: the connections closed on leaving a
+            // role report here, and their sessions must not point at them.
+            if self.local_owners.get(&session).is_some_and(|o| o.1 == conn) {
+                self.local_owners.remove(&session);
+            }
+            return;
+        }
         if self.serving.is_none() {
             self.refuse_client(msg);
             return;
@@ -495,11 +503,7 @@ impl Sequencer {
                     }
                 }
             }
-            ToSequencer::Disconnected { conn, session } => {
-                if self.local_owners.get(&session).is_some_and(|o| o.1 == conn) {
-                    self.local_owners.remove(&session);
-                }
-            }
+            ToSequencer::Disconnected { .. } => {}
         }
     }
 
