@@ -563,8 +563,10 @@ impl Sequencer {
                 self.close_session(now, tree, session, xid, Origin::Step(id));
             }
             Request::Sync { path } => {
-                // Answered once everything prepped before it is applied.
-                let after = self.prep.last_prepped_zxid();
+                // Answered once every txn prepped before it is applied (none
+                // in the pipeline: at once; never a new epoch's zxid 0, which
+                // names no txn and is never applied).
+                let after = self.pipe.last_zxid().unwrap_or(Zxid::ZERO);
                 let path = path.clone();
                 self.steps.push(step(StepKind::SyncAt { after, path }));
             }
