@@ -29,9 +29,9 @@
 #   dataDir/myid              its id, N (dataDir and dataLogDir as its zoo.cfg says)
 #
 # Environment:
-#   CORRAL_BIN=path           the corral binary; default target/release/corral, built with
-#                             `cargo build --release --bin corral` when missing (into
-#                             ./target whatever CARGO_TARGET_DIR says)
+#   CORRAL_BIN=path           the corral binary; default release/corral of cargo's target
+#                             directory ($CARGO_TARGET_DIR, else ./target), built with
+#                             `cargo build --release --bin corral` when missing
 #   ENSEMBLE_STOP_GRACE_S=10  seconds between TERM and KILL
 #   RUST_LOG                  the members' log filter (default info)
 #
@@ -156,7 +156,7 @@ launch() {
 cmd_start() {
   local bin n pid p rc=0 started=()
   select_members "${1:-}"
-  bin=$(unset CARGO_TARGET_DIR; corral_bin "$ROOT") || exit 2
+  bin=$(corral_bin "$ROOT") || exit 2
   for n in "${IDS[@]}"; do
     if pid=$(running_pid "$n"); then
       echo "node$n: already running as process $pid"

@@ -34,6 +34,7 @@ Exit status 0 only when every check passed; a failed check says what it expected
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -702,6 +703,9 @@ def session_move(tag, root, per, addr, corral, apache):
 
 def main(argv):
     logging.basicConfig(level=logging.WARNING, format="ensclient: (%(name)s) %(message)s")
+    # The shell stops a client it gave up on with SIGTERM: unwind, so that `finally` blocks
+    # stop the zkCli it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if len(argv) < 2:
         print(__doc__)
         return 2
