@@ -23,6 +23,12 @@ ZK_SERVER_CP=$JAR_DIR/zookeeper.jar:$JAR_DIR/slf4j-simple.jar
 ZKCLI_CP=${ZKCLI_CP:-$JAR_DIR/zookeeper.jar:$JAR_DIR/slf4j-nop.jar}
 export ZKCLI_CP JAVA
 
+if ! "$PYTHON" -c 'import kazoo' 2>/dev/null; then
+  echo "==> $NAME: $PYTHON cannot import kazoo: run scripts/test.sh (its deps step makes" \
+    "target/interop-venv) or set PYTHON" >&2
+  exit 2
+fi
+
 WORK=$(mktemp -d "/tmp/corral-$NAME.XXXXXX")
 declare -A PID=() LOG=() KIND=() CPORT=()
 FAILED=0
