@@ -17,8 +17,11 @@
 #           `corral serve --config <that zoo.cfg>` started from this checkout, waits
 #           $ENSEMBLE_STOP_GRACE_S seconds (default 10), then KILL. Removes the pid file.
 #           Exit 0.
-#   status  prints each member's pid and the Mode line of its `srvr` answer. Exit 1 when a
-#           member is down (not running, or not answering srvr), as zkServer.sh status does.
+#   status  prints each member's pid and the Mode line of its `srvr` answer (leader or
+#           follower), or that it does not serve requests yet (electing a leader or syncing
+#           with it: a member without a quorum of the ensemble stays so). Exit 1 when a member
+#           is not running or not serving, as zkServer.sh status does; right after a start the
+#           election may still be under way: run status again.
 #
 # Files, per member N (./data/ is git-ignored):
 #   ./data/nodeN/corral.pid   the pid of its corral
@@ -26,9 +29,9 @@
 #   dataDir/myid              its id, N (dataDir and dataLogDir as its zoo.cfg says)
 #
 # Environment:
-#   CORRAL_BIN=path           the corral binary; default target/release/corral, built with
-#                             `cargo build --release --bin corral` when missing (into
-#                             ./target whatever CARGO_TARGET_DIR says)
+#   CORRAL_BIN=path           the corral binary; default release/corral of cargo's target
+#                             directory ($CARGO_TARGET_DIR, else ./target), built with
+#                             `cargo build --release --bin corral` when missing
 #   ENSEMBLE_STOP_GRACE_S=10  seconds between TERM and KILL
 #   RUST_LOG                  the members' log filter (default info)
 #
@@ -153,7 +156,7 @@ launch() {
 cmd_start() {
   local bin n pid p rc=0 started=()
   select_members "${1:-}"
-  bin=$(unset CARGO_TARGET_DIR; corral_bin "$ROOT") || exit 2
+  bin=$(corral_bin "$ROOT") || exit 2
   for n in "${IDS[@]}"; do
     if pid=$(running_pid "$n"); then
       echo "node$n: already running as process $pid"
@@ -236,8 +239,13 @@ cmd_status() {
     mode=$(echo "$answer" | sed -n 's/^Mode: //p')
     if [ -n "$mode" ]; then
       echo "node$n: pid $pid, client port $port, Mode: $mode"
+    elif grep -q 'not currently serving requests' <<<"$answer"; then
+      # What ZooKeeper's srvr says while the member elects a leader or syncs with it (a
+      # member alone, without a quorum of the ensemble, stays there).
+      echo "node$n: pid $pid, client port $port, not serving requests (electing a leader or syncing with it)"
+      rc=1
     else
-      echo "node$n: pid $pid, client port $port, no answer to srvr (not serving)"
+      echo "node$n: pid $pid, client port $port, no answer to srvr on 127.0.0.1:$port"
       rc=1
     fi
   done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh - helpers shared by corral's scripts (sourced, never run).
 
 # apt_ensure PKG... - installs, with apt, those of the Debian packages PKG that are not
@@ -22,12 +23,15 @@ free_port() {
 }
 
 # corral_bin REPO - prints the absolute path of the corral binary to run: $CORRAL_BIN when
-# set, else REPO/target/release/corral (built first when missing). Fails when it is not an
-# executable.
+# set, else release/corral in cargo's target directory for REPO ($CARGO_TARGET_DIR when set,
+# relative to REPO as cargo takes it, else REPO/target), built first when missing. Fails when
+# it is not an executable.
 corral_bin() {
-  local bin=${CORRAL_BIN:-}
+  local bin=${CORRAL_BIN:-} target
   if [ -z "$bin" ]; then
-    bin=$1/target/release/corral
+    target=${CARGO_TARGET_DIR:-target}
+    case $target in /*) ;; *) target=$1/$target ;; esac
+    bin=$target/release/corral
     if [ ! -x "$bin" ]; then
       echo "==> building corral (release)" >&2
       (cd "$1" && cargo build --release --bin corral >&2)
