@@ -307,3 +307,29 @@ fn a_zxid_counter_rollover_forces_a_new_epoch() {
         "writes were acknowledged in epochs {epochs:?}: the counter should have run out"
     );
 }
+
+/// A new leader answers a sync that comes before any txn of its epoch (it
+/// waited for the epoch's zxid 0, which names no txn: found by the mixed
+/// ensemble check).
+#[test]
+fn a_new_leader_answers_a_sync_before_its_first_txn() {
+    let mut p = Params::new(800, 3);
+    p.faults = Faults::none();
+    let mut w = World::new(p);
+    w.set_faults(false);
+    w.run_until(2_000);
+    let old = w.leader().expect("a leader");
+    // Nobody writes from here: the new epoch has no txn when the sync comes.
+    w.set_clients(false);
+    w.run_until(2_500);
+    w.crash(old);
+    w.run_until(4_000);
+    let new = w.leader().expect("a new leader");
+    assert_ne!(new, old);
+    w.sync_answered_on(new, 1_000).unwrap_or_else(|e| {
+        panic!(
+            "{e}\n{}",
+            w.trace.iter().cloned().collect::<Vec<_>>().join("\n")
+        )
+    });
+}

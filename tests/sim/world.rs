@@ -253,6 +253,7 @@ enum Op {
     Create(usize, u64),
     Set(usize, u64),
     Get,
+    Sync,
 }
 
 struct Client {
@@ -1417,6 +1418,13 @@ impl World {
                     version: -1,
                 },
             )
+        } else if roll < 0.8 {
+            (
+                Op::Sync,
+                Request::Sync {
+                    path: format!("/k{key}").into(),
+                },
+            )
         } else {
             (
                 Op::Get,
@@ -1529,6 +1537,7 @@ impl World {
                         self.note(format!("ack {zxid} /k{k}={v} via node {}", node + 1));
                     }
                     (Op::Get, Ok(Response::Data(..)) | Err(_)) => {}
+                    (Op::Sync, Ok(Response::Path(_))) => {}
                     (_, Err(ErrorCode::NoNode | ErrorCode::NodeExists)) => {}
                     (op, Err(e)) => self.note(format!("client {c}: {op:?} failed {e:?}")),
                     (op, Ok(r)) => self.note(format!("client {c}: {op:?} answered {r:?}")),
@@ -1635,6 +1644,61 @@ impl World {
         self.update_election_links();
     }
 
+    /// Moves client 0 (with its session) to node `i` and has it `sync`,
+    /// with no other client active: whether the sync was answered within
+    /// `wait_ms`.
+    pub fn sync_answered_on(&mut self, i: usize, wait_ms: i64) -> Result<(), String> {
+        self.clients_on = false;
+        let session = self.clients[0].session.ok_or("client 0 has no session")?;
+        self.next_client_conn += 1;
+        let conn = self.next_client_conn;
+        let client = &mut self.clients[0];
+        client.node = Some((i, self.nodes[i].inc));
+        client.conn = conn;
+        client.handshaking = true;
+        client.in_flight.clear();
+        let reattach = ToSequencer::Reattach {
+            shard: 0,
+            conn,
+            session,
+            passwd: Bytes::copy_from_slice(&corral::session::password(session)),
+            timeout_ms: SESSION_TIMEOUT_MS,
+        };
+        self.client_send(0, reattach);
+        self.run_until(self.now + wait_ms);
+        if self.clients[0].handshaking || self.clients[0].node.is_none() {
+            return Err("the reattach was not answered".into());
+        }
+        let xid = self.clients[0].next_xid;
+        self.clients[0].next_xid += 1;
+        self.clients[0].in_flight.push_back((xid, Op::Sync));
+        let req = WriteRequest {
+            session,
+            cxid: xid,
+            request: Request::Sync { path: "/".into() },
+            auth: Arc::new(AuthContext::for_ip("127.0.0.1".parse().expect("ip"))),
+        };
+        self.client_send(
+            0,
+            ToSequencer::Request {
+                shard: 0,
+                conn,
+                xid,
+                req,
+            },
+        );
+        self.run_until(self.now + wait_ms);
+        if self.clients[0].in_flight.is_empty() {
+            Ok(())
+        } else {
+            Err("the sync was not answered".into())
+        }
+    }
+
+    pub fn set_clients(&mut self, on: bool) {
+        self.clients_on = on;
+    }
+
     pub fn set_faults(&mut self, on: bool) {
         self.faults_on = on;
     }
@@ -1683,6 +1747,27 @@ impl World {
             return Err(Violation(
                 "liveness: no write was acknowledged after the faults stopped".into(),
             ));
+        }
+        // Every request of a client still connected to a serving member was
+        // answered (a request stuck at a serving member is a liveness bug).
+        for (c, client) in self.clients.iter().enumerate() {
+            let Some((n, inc)) = client.node else {
+                continue;
+            };
+            if self.nodes[n].inc == inc && self.nodes[n].serving().is_some() {
+                if client.handshaking || !client.in_flight.is_empty() {
+                    return Err(Violation(format!(
+                        "liveness: client {c} on node {} still waits for {:?}{}",
+                        n + 1,
+                        client.in_flight,
+                        if client.handshaking {
+                            " and its handshake"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+            }
         }
         let reference = digest(&self.nodes[l].tree.read());
         for i in 0..self.nodes.len() {
