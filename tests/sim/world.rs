@@ -1754,19 +1754,20 @@ impl World {
             let Some((n, inc)) = client.node else {
                 continue;
             };
-            if self.nodes[n].inc == inc && self.nodes[n].serving().is_some() {
-                if client.handshaking || !client.in_flight.is_empty() {
-                    return Err(Violation(format!(
-                        "liveness: client {c} on node {} still waits for {:?}{}",
-                        n + 1,
-                        client.in_flight,
-                        if client.handshaking {
-                            " and its handshake"
-                        } else {
-                            ""
-                        }
-                    )));
-                }
+            if self.nodes[n].inc == inc
+                && self.nodes[n].serving().is_some()
+                && (client.handshaking || !client.in_flight.is_empty())
+            {
+                return Err(Violation(format!(
+                    "liveness: client {c} on node {} still waits for {:?}{}",
+                    n + 1,
+                    client.in_flight,
+                    if client.handshaking {
+                        " and its handshake"
+                    } else {
+                        ""
+                    }
+                )));
             }
         }
         let reference = digest(&self.nodes[l].tree.read());
