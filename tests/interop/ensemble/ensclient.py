@@ -465,41 +465,16 @@ def cmd_failover(leader, others, work):
     log("PASS: failover")
 
 
-KNOWN_WAIT_S = float(os.environ.get("ENSEMBLE_KNOWN_WAIT_S", "10"))
-SYNC_BUG = (
-    "a sync sent to a corral leader before the first txn of its new epoch is answered only "
-    "after that txn is applied, and every request queued behind it on that leader waits too "
-    "(session reattaches included: without a write they wait until their session expires). "
-    "The leader-local sync waits for applied >= prep.last_prepped_zxid() "
-    "(src/sequencer/core.rs, Request::Sync in local_request), which is (new epoch, 0) right "
-    "after the election, a zxid no txn has; a learner's sync (leading.rs) is not affected"
-)
-
-
 def probe_leader_sync(pin, leader, work):
-    """Known failure probe: a sync through a session that reattached to the new leader before
-    any write of the new epoch. Recorded in WORK/known-failures (the shell prints it); then a
-    new session (a createSession txn) releases it, so that the checks that follow run."""
+    """A sync through a session that reattached to the new leader before any write of the new
+    epoch is answered (corral once waited for the epoch's zxid 0, which names no txn, and
+    answered only after the next write; tests/sim has the same case)."""
     what = f"sync on the new leader {leader} before the first txn of its epoch"
-    a = pin.sync_async("/")
-    a.wait(KNOWN_WAIT_S)
-    if a.ready():
-        a.get()
-        log(f"ok: {what} answered (the known failure below did not reproduce: fixed, or a txn "
-            f"came first)")
-        return
-    log(f"KNOWN FAILURE: {what}: no answer after {KNOWN_WAIT_S:.0f}s (hang guard) -- {SYNC_BUG}")
-    with open(os.path.join(work, "known-failures"), "a") as f:
-        f.write(f"{what}\t{SYNC_BUG}\n")
-    release = client(leader)
     try:
-        a.get(timeout=WAIT_S)
-    except Exception as e:  # noqa: BLE001 - reported as the check's failure
-        raise CheckFailed(f"the stuck sync stayed unanswered after a new session's txn: {e!r}")
-    finally:
-        release.stop()
-        release.close()
-    log("ok: the stuck sync is answered once a txn of the new epoch (a new session) is applied")
+        pin.sync_async("/").get(timeout=WAIT_S)
+    except Exception as e:  # noqa: BLE001 - a hang guard's timeout is the check's failure
+        raise CheckFailed(f"{what}: {e!r}")
+    log(f"ok: {what} answered")
 
 
 # ---- dump / compare ------------------------------------------------------------------------
