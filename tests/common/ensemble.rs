@@ -57,11 +57,27 @@ static RESERVED_PORTS: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
 fn reserve_port() -> u16 {
     loop {
         let port = free_port();
+        if !bindable_as_client_port(port) {
+            continue;
+        }
         let mut reserved = RESERVED_PORTS.lock().unwrap();
         if reserved.get_or_insert_with(HashSet::new).insert(port) {
             return port;
         }
     }
+}
+
+/// Whether corral could bind `port` as its client port right now. corral binds it with
+/// SO_REUSEPORT and without SO_REUSEADDR, so a connection of another socket still in
+/// TIME_WAIT on the port makes its bind fail, while `free_port`'s probe (SO_REUSEADDR) passes
+/// (and corral then runs on without a client listener: see tests/ensemble.rs).
+fn bindable_as_client_port(port: u16) -> bool {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let Ok(sock) = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)) else {
+        return false;
+    };
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    sock.set_reuse_port(true).is_ok() && sock.bind(&addr.into()).is_ok()
 }
 
 /// What `srvr` says about a member.
@@ -94,6 +110,11 @@ impl Member {
     /// `127.0.0.1:<clientPort>`.
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn is_running(&self) -> bool {
@@ -163,16 +184,51 @@ impl Member {
     }
 
     pub fn role(&self) -> Role {
-        if self.child.is_none() {
-            return Role::Down;
+        self.role_and_answer().0
+    }
+
+    /// For failure messages: what exactly `srvr` gets (the answer, or how the exchange
+    /// failed and what arrived before), and which processes listen on the client port.
+    pub fn probe_srvr(&self) -> String {
+        use std::io::{Read, Write};
+        let mut out = String::new();
+        match std::net::TcpStream::connect(self.addr()) {
+            Err(e) => out.push_str(&format!("connect: {e}")),
+            Ok(mut s) => {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let w = s.write_all(b"srvr");
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let mut got = Vec::new();
+                let r = s.read_to_end(&mut got);
+                out.push_str(&format!(
+                    "write {w:?}, read {r:?}: {:?}",
+                    String::from_utf8_lossy(&got)
+                ));
+            }
         }
-        match try_four_letter(&self.addr(), "srvr", Duration::from_secs(2)) {
+        let ss = Command::new("ss")
+            .args(["-ltnp", &format!("sport = :{}", self.client_port)])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.push_str(&format!("; pid {:?}; listeners: {ss}", self.pid()));
+        out
+    }
+
+    /// The role, and the `srvr` answer it was read from (`None`: no answer).
+    pub fn role_and_answer(&self) -> (Role, Option<String>) {
+        if self.child.is_none() {
+            return (Role::Down, None);
+        }
+        let answer = try_four_letter(&self.addr(), "srvr", Duration::from_secs(2));
+        let role = match &answer {
             None => Role::Down,
             Some(a) if a.contains("Mode: leader") => Role::Leader,
             Some(a) if a.contains("Mode: follower") => Role::Follower,
             Some(a) if a.contains(NOT_SERVING) => Role::NotServing,
             Some(_) => Role::Down,
-        }
+        };
+        (role, answer)
     }
 }
 
@@ -363,9 +419,13 @@ impl Ensemble {
                 return leaders[0];
             }
             if Instant::now() > deadline {
+                let answers: Vec<_> = ids
+                    .iter()
+                    .map(|id| (*id, self.member(*id).probe_srvr()))
+                    .collect();
                 panic!(
                     "members {ids:?} did not serve with one leader within {SERVE_WAIT_MAX:?}: \
-                     roles {roles:?}\n{}",
+                     roles {roles:?}, srvr answers {answers:?}\n{}",
                     self.log_tails()
                 );
             }
@@ -480,6 +540,21 @@ impl Ensemble {
     /// Opens every proxy of `id` again (after [`Ensemble::isolate`]).
     pub fn heal(&self, id: u64) {
         self.set_links(id, Mode::Open);
+    }
+
+    /// Sets the mode of the proxy `from` uses to reach `to`'s quorum port (`election`: false)
+    /// or election port (`election`: true): one direction of one link.
+    pub fn set_link(&self, from: u64, to: u64, election: bool, mode: Mode) {
+        let p = self
+            .proxies
+            .iter()
+            .find(|p| p.from == from && p.to == to)
+            .expect("partitions need Ensemble::start_partitionable");
+        if election {
+            p.election.set_mode(mode);
+        } else {
+            p.quorum.set_mode(mode);
+        }
     }
 
     fn set_links(&self, id: u64, mode: Mode) {
