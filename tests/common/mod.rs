@@ -1,7 +1,8 @@
 //! Integration-test harness: starts a real `corral serve` process on a free port with its own
 //! data directory (or uses an external server named by `CORRAL_TEST_EXTERNAL=host:port`), talks
 //! four-letter words, and offers a raw-socket ZooKeeper client with its own minimal jute codec
-//! (`raw`) for protocol-level tests.
+//! (`raw`) for protocol-level tests. `ensemble` starts real 3- and 5-member ensembles, with
+//! `proxy` between their members for partitions; `linear` checks recorded histories.
 //!
 //! It never depends on corral's library: the point of these tests is to check the server from
 //! the outside, as an unmodified client would see it.
@@ -16,7 +17,9 @@
 //!   is such a wrapper around Apache ZooKeeper, used to check the harness itself).
 #![allow(dead_code)]
 
+pub mod ensemble;
 pub mod linear;
+pub mod proxy;
 pub mod raw;
 
 use std::fs::File;
@@ -100,7 +103,8 @@ pub fn free_port() -> u16 {
 /// (another process took the port).
 const START_ATTEMPTS: usize = 3;
 
-fn server_binary() -> PathBuf {
+/// The executable the harness spawns (see `CORRAL_TEST_BIN` above).
+pub fn server_binary() -> PathBuf {
     match std::env::var_os("CORRAL_TEST_BIN") {
         Some(bin) if !bin.is_empty() => PathBuf::from(bin),
         _ => PathBuf::from(env!("CARGO_BIN_EXE_corral")),
