@@ -345,9 +345,6 @@ fn exit_or_answer(
 /// A member that cannot listen on its client port must say so and exit, not run on as a
 /// member nobody can reach (ZooKeeper exits: "Unable to start ... Address already in use").
 #[test]
-#[ignore = "corral bug: a client-port bind error is swallowed (server::run joins the \
-            sequencer's executor before the shards'); the process runs on, silent, with no \
-            client listener"]
 fn a_member_whose_client_port_is_taken_exits_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -376,9 +373,6 @@ fn a_member_whose_client_port_is_taken_exits_naming_it() {
 /// listener there, e.g. the Apache ZooKeeper it replaces) must listen on it, as ZooKeeper
 /// does with SO_REUSEADDR.
 #[test]
-#[ignore = "corral bug: the client port is bound with SO_REUSEPORT but without SO_REUSEADDR, \
-            so a TIME_WAIT connection of another socket on the port makes the bind fail \
-            (and then the error is swallowed)"]
 fn a_member_listens_on_a_client_port_with_connections_in_time_wait() {
     let dir = tempfile::tempdir().unwrap();
     let port = {

@@ -70,6 +70,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         }
     );
     let mut handles = Vec::with_capacity(cores + 1);
+    let (ended_tx, ended_rx) = crossbeam::channel::unbounded();
     let log = TxnLog::new(
         &storage.log_dir,
         log_options(&shared.config),
@@ -88,15 +89,19 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // so on a machine with fewer cores than shards + 1 the kernel places it.
     {
         let shared = shared.clone();
+        let ended = ended_tx.clone();
         let handle = LocalExecutorBuilder::new(Placement::Unbound)
             .name("corral-sequencer")
             .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move { core::run(shared, seq_wiring, seq_storage).await })
+            .spawn(move || async move {
+                reporting(0, ended, core::run(shared, seq_wiring, seq_storage)).await
+            })
             .map_err(|e| anyhow::anyhow!("starting the sequencer executor: {e}"))?;
         handles.push(handle);
     }
     for (shard_id, wires) in wiring.into_iter().enumerate() {
         let shared = shared.clone();
+        let ended = ended_tx.clone();
         let placement = match cpus.get(shard_id % cpus.len().max(1)) {
             Some(cpu) if cpus.len() >= cores => Placement::Fixed(*cpu),
             _ => Placement::Unbound,
@@ -104,18 +109,48 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("corral-shard-{shard_id}"))
             .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move { shard::run(shard_id, shared, wires).await })
+            .spawn(move || async move {
+                reporting(shard_id + 1, ended, shard::run(shard_id, shared, wires)).await
+            })
             .map_err(|e| anyhow::anyhow!("starting executor for shard {shard_id}: {e}"))?;
         handles.push(handle);
     }
-    for (i, h) in handles.into_iter().enumerate() {
-        match h.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e.context(format!("executor {i} failed"))),
-            Err(e) => anyhow::bail!("executor {i} failed: {e} (is RLIMIT_MEMLOCK large enough?)"),
+    // The first executor to end ends the server: a shard that could not
+    // bind its port fails at start, and must not leave a process that serves
+    // nothing (executors otherwise run for ever).
+    let (i, result) = ended_rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("every executor ended without a word"))?;
+    match result {
+        Ok(()) => anyhow::bail!("executor {i} ended"),
+        Err(e) => Err(anyhow::anyhow!("executor {i} failed: {e}")),
+    }
+}
+
+/// Runs an executor's work and reports its end (with why) to `ended` —
+/// also when it panics (the report goes out as the stack unwinds).
+async fn reporting(
+    i: usize,
+    ended: crossbeam::channel::Sender<(usize, Result<(), String>)>,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) {
+    struct Report {
+        i: usize,
+        ended: crossbeam::channel::Sender<(usize, Result<(), String>)>,
+        result: Option<Result<(), String>>,
+    }
+    impl Drop for Report {
+        fn drop(&mut self) {
+            let result = self.result.take().unwrap_or_else(|| Err("panicked".into()));
+            let _ = self.ended.send((self.i, result));
         }
     }
-    Ok(())
+    let mut report = Report {
+        i,
+        ended,
+        result: None,
+    };
+    report.result = Some(work.await.map_err(|e| format!("{e:#}")));
 }
 
 /// The txn log's device options from the configuration.

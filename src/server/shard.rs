@@ -362,37 +362,45 @@ fn x509_ids(shard: &Shard, tls: &rustls::ServerConnection) -> Vec<Id> {
 /// both IPv6 and IPv4 through one `[::]` socket, as ZooKeeper's JVM does with
 /// its wildcard address; where the host has no IPv6 it falls back to 0.0.0.0.
 fn bind_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
-    let bind = |addr: SocketAddr| {
-        TcpListener::bind(addr).map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))
+    let addr = match ip {
+        Some(ip) => SocketAddr::new(ip, port),
+        None => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
     };
-    if let Some(ip) = ip {
-        let addr = SocketAddr::new(ip, port);
-        return Ok((bind(addr)?, addr));
-    }
-    let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-    match dual_stack_listener(any6) {
-        Ok(fd) => {
-            // SAFETY: `fd` was just taken out of its socket with
-            // `into_raw_fd`, so this listener becomes its only owner.
-            let listener = unsafe { TcpListener::from_raw_fd(fd) };
-            Ok((listener, any6))
-        }
-        Err(e) if no_ipv6(&e) => {
+    let fd = match client_listener(addr, ip.is_none()) {
+        Ok(fd) => fd,
+        Err(e) if ip.is_none() && no_ipv6(&e) => {
             tracing::info!("no IPv6 on this host ({e}); listening on IPv4 only");
             let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
-            Ok((bind(any4)?, any4))
+            let fd = client_listener(any4, false)
+                .map_err(|e| anyhow::anyhow!("binding client port {any4}: {e}"))?;
+            // SAFETY: `fd` was just taken out of its socket with `into_raw_fd`,
+            // so this listener becomes its only owner.
+            return Ok((unsafe { TcpListener::from_raw_fd(fd) }, any4));
         }
-        Err(e) => Err(anyhow::anyhow!("binding client port {any6}: {e}")),
-    }
+        Err(e) => return Err(anyhow::anyhow!("binding client port {addr}: {e}")),
+    };
+    // SAFETY: as above.
+    Ok((unsafe { TcpListener::from_raw_fd(fd) }, addr))
 }
 
-/// A listening `[::]` socket that also accepts IPv4 (IPV6_V6ONLY off
-/// explicitly, whatever `net.ipv6.bindv6only` says), with the same options
-/// glommio's own `bind` sets.
-fn dual_stack_listener(addr: SocketAddr) -> std::io::Result<RawFd> {
+/// A listening socket for the client port: SO_REUSEPORT (every shard binds
+/// the same port) and SO_REUSEADDR (a port whose earlier connections sit in
+/// TIME_WAIT — a restarted server, or the ZooKeeper this one replaces — binds
+/// at once, as ZooKeeper's does). `dual_stack`: a `[::]` socket that also
+/// accepts IPv4 (IPV6_V6ONLY off explicitly, whatever
+/// `net.ipv6.bindv6only` says).
+fn client_listener(addr: SocketAddr, dual_stack: bool) -> std::io::Result<RawFd> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
-    sock.set_only_v6(false)?;
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    if dual_stack {
+        sock.set_only_v6(false)?;
+    }
+    sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
     sock.bind(&addr.into())?;
     sock.listen(LISTEN_BACKLOG)?;
