@@ -83,3 +83,52 @@ fn ipv4_clients_of_the_wildcard_port_keep_their_ipv4_address() {
     owner.close();
     reader.close();
 }
+
+/// Shards bind the client port with SO_REUSEPORT, which alone would let a second corral of
+/// the same user bind a port the first one serves and take half its connections: a second
+/// server on a port in use must refuse to start, naming the port, and the first keeps all.
+#[test]
+fn a_second_server_on_a_client_port_in_use_refuses_to_start() {
+    let test = "a_second_server_on_a_client_port_in_use_refuses_to_start";
+    let Some(first) = Server::start_dedicated(test, &[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("second.log");
+    let mut child = std::process::Command::new(common::server_binary())
+        .arg("serve")
+        .arg("--override")
+        .arg(format!("clientPort={}", first.port()))
+        .arg("--override")
+        .arg("clientPortAddress=127.0.0.1")
+        .arg("--override")
+        .arg(format!("dataDir={}", dir.path().join("data").display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.path().join("second.err")).unwrap())
+        .spawn()
+        .expect("run a second corral");
+    // A hang guard, not a timing: a server that starts never exits by itself.
+    let mut status = None;
+    for _ in 0..400 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap_or_default()
+        + &std::fs::read_to_string(dir.path().join("second.err")).unwrap_or_default();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the second server started on the first one's port:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("{}", first.port())) && text.contains("client port"),
+        "the refusal does not name the client port:\n{text}"
+    );
+    // The first one still answers.
+    assert_eq!(first.four_letter("ruok"), "imok");
+}

@@ -38,6 +38,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let cpus: Vec<usize> = glommio::CpuSet::online()
         .map(|set| set.into_iter().map(|l| l.cpu).collect())
         .unwrap_or_default();
+    if let Some(port) = config.client_port {
+        shard::probe_client_port(config.client_port_address, port)?;
+    }
+    if let Some(port) = config.secure_client_port {
+        shard::probe_client_port(config.secure_client_port_address, port)?;
+    }
     let storage = open_storage(&config)?;
     // Recovery read whole files into buffers now freed; mimalloc would keep
     // those pages (a 1M-znode snapshot: ~200 MB of RSS) for this thread's

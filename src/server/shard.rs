@@ -383,6 +383,27 @@ fn bind_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result<(TcpListene
     Ok((unsafe { TcpListener::from_raw_fd(fd) }, addr))
 }
 
+/// Refuses a client port another process listens on. The shards bind it
+/// with SO_REUSEPORT, which would let two servers of one user share a port,
+/// and its connections, without a word: this bind, without SO_REUSEPORT,
+/// fails when any socket listens there. Run before the shards bind.
+pub(super) fn probe_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = match ip {
+        Some(ip) => SocketAddr::new(ip, port),
+        None => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+    };
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())
+        .map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))
+}
+
 /// A listening socket for the client port: SO_REUSEPORT (every shard binds
 /// the same port) and SO_REUSEADDR (a port whose earlier connections sit in
 /// TIME_WAIT — a restarted server, or the ZooKeeper this one replaces — binds

@@ -86,17 +86,27 @@ fn unique_name(tag: &str) -> String {
 
 /// A port that is free right now, picked below Linux's ephemeral range (32768+) so that the
 /// outgoing connections of parallel tests cannot take it between our check and the server's bind.
+///
+/// A port is handed out once per test process: two tests of one binary run in parallel, and
+/// servers bind their client port with SO_REUSEPORT, so two of them given the same port would
+/// both bind it and share its connections.
 pub fn free_port() -> u16 {
     use rand::Rng as _;
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = rand::thread_rng();
     for _ in 0..200 {
         let port = rng.gen_range(20_000..32_000);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
             return port;
         }
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    let port = listener.local_addr().expect("local addr").port();
+    given.insert(port);
+    port
 }
 
 /// How many times a fresh server is retried on a new port when it dies before it is ready
