@@ -68,7 +68,10 @@ impl Sequencer {
         let result = tree.apply(&p.hdr, &p.txn, &mut out.triggers);
         self.prep.applied(zxid);
         self.applied = zxid;
-        self.window.push(zxid, p.bytes.clone());
+        if self.cfg.ensemble.is_some() {
+            // The DIFF window: only a member of an ensemble has learners.
+            self.window.push(zxid, p.bytes.clone());
+        }
         self.count_for_snapshot();
         let step = self.step_of(&p);
         let requester = step
