@@ -387,6 +387,12 @@ fn bind_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result<(TcpListene
 /// with SO_REUSEPORT, which would let two servers of one user share a port,
 /// and its connections, without a word: this bind, without SO_REUSEPORT,
 /// fails when any socket listens there. Run before the shards bind.
+///
+/// A server killed a moment ago still holds its listeners for a few
+/// milliseconds after it is reaped (the kernel tears its io_uring rings, which
+/// pin them, down asynchronously), so a port in use is tried again for up to
+/// [`PROBE_PATIENCE`] before it is refused: a restart right after `kill -9`
+/// starts, a live server on the port still refuses it.
 pub(super) fn probe_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result<()> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr = match ip {
@@ -398,11 +404,25 @@ pub(super) fn probe_client_port(ip: Option<IpAddr>, port: u16) -> anyhow::Result
     } else {
         Domain::IPV4
     };
-    let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
-    sock.set_reuse_address(true)?;
-    sock.bind(&addr.into())
-        .map_err(|e| anyhow::anyhow!("binding client port {addr}: {e}"))
+    let deadline = std::time::Instant::now() + PROBE_PATIENCE;
+    loop {
+        let sock = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
+        sock.set_reuse_address(true)?;
+        match sock.bind(&addr.into()) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(anyhow::anyhow!("binding client port {addr}: {e}")),
+        }
+    }
 }
+
+/// How long [`probe_client_port`] waits for a port in use to be let go.
+const PROBE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A listening socket for the client port: SO_REUSEPORT (every shard binds
 /// the same port) and SO_REUSEADDR (a port whose earlier connections sit in
