@@ -5,8 +5,8 @@
 //! for it.
 
 use crate::config::Config;
-use crate::sequencer::Mode;
 use crate::sequencer::messages::{Batch, ToSequencer};
+use crate::sequencer::{Mode, ProposalSizes};
 use crate::tree::DataTree;
 use crate::watch::{ConnId, WatchRegistry};
 use crossbeam::queue::ArrayQueue;
@@ -40,6 +40,8 @@ pub struct Shared {
     serving: AtomicU8,
     /// The sequencer's latest report, for the monitoring words.
     pub view: Mutex<crate::sequencer::View>,
+    /// A leader's `Proposal sizes last/min/max` (`srst` resets them).
+    pub proposal_sizes: Mutex<Option<ProposalSizes>>,
 }
 
 /// One shard's face to the rest of the process.
@@ -92,6 +94,7 @@ impl Shared {
             sessions_count: AtomicU64::new(0),
             serving: AtomicU8::new(0),
             view: Mutex::new(crate::sequencer::View::default()),
+            proposal_sizes: Mutex::new(None),
         };
         Ok(shared)
     }

@@ -294,6 +294,76 @@ async fn five_members_serve_with_two_down_and_refuse_writes_with_three_down() {
     }
 }
 
+/// The leader's `Proposal sizes last/min/max`, from `srvr`, once it shows `last`.
+fn wait_proposal_sizes(ens: &Ensemble, leader: u64, last: i64) -> (i64, i64, i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = ens.four_letter(leader, "srvr").unwrap_or_default();
+        let sizes = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "))
+            .map(|v| {
+                let n: Vec<i64> = v.split('/').map(|x| x.trim().parse().unwrap()).collect();
+                (n[0], n[1], n[2])
+            });
+        match sizes {
+            Some(s) if s.0 == last => return s,
+            _ if std::time::Instant::now() > deadline => {
+                panic!("server.{leader} never showed a last proposal of {last} bytes:\n{answer}")
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_reports_its_proposal_sizes_and_srst_resets_them() {
+    let mut ens = Ensemble::start(3, &[]);
+    let leader = blocking(|| ens.wait_serving());
+    let c = ens.client(ens.others(leader)[0]).await;
+    // A create's PROPOSAL carries TxnHeader (32 bytes) + CreateTxn: path (4 + 5), data (4 + n),
+    // the one world:anyone ACL (4 + 4 + 4 + 5 + 4 + 6), ephemeral (1), parentCVersion (4).
+    let create_size = |n: usize| (32 + 9 + 4 + n + 27 + 1 + 4) as i64;
+    guard("create", c.create("/big0", &[7u8; 1000], &persistent()))
+        .await
+        .unwrap();
+    guard("create", c.create("/sml0", b"abcd", &persistent()))
+        .await
+        .unwrap();
+    let (last, min, max) = blocking(|| wait_proposal_sizes(&ens, leader, create_size(4)));
+    assert_eq!(
+        max,
+        create_size(1000),
+        "the largest was the 1000-byte create"
+    );
+    assert_eq!(
+        (last, min),
+        (create_size(4), 32 + 4),
+        "the smallest was the session's createSession (its timeOut only)"
+    );
+    // Only a leader proposes, and only its `srvr` has the line (as ZooKeeper's).
+    for id in ens.others(leader) {
+        let srvr = ens.four_letter(id, "srvr").unwrap_or_default();
+        assert!(!srvr.contains("Proposal sizes"), "server.{id}:\n{srvr}");
+    }
+    let mntr = ens.four_letter(leader, "mntr").unwrap_or_default();
+    assert!(
+        mntr.contains(&format!("zk_max_proposal_size\t{}\n", create_size(1000))),
+        "{mntr}"
+    );
+
+    assert_eq!(
+        ens.four_letter(leader, "srst").as_deref(),
+        Some("Server stats reset.\n")
+    );
+    blocking(|| wait_proposal_sizes(&ens, leader, -1));
+    guard("create", c.create("/sml1", b"wxyz", &persistent()))
+        .await
+        .unwrap();
+    let sizes = blocking(|| wait_proposal_sizes(&ens, leader, create_size(4)));
+    assert_eq!(sizes, (create_size(4), create_size(4), create_size(4)));
+}
+
 // ---- a member's client port --------------------------------------------------------------
 
 /// Spawns one member of a 3-member configuration (its peers never start) on `client_port`,

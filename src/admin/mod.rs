@@ -53,6 +53,9 @@ pub fn execute(cmd: &str, shared: &Shared) -> String {
             for s in &shared.shards {
                 s.stats.reset();
             }
+            if shared.serving() == Some(crate::sequencer::Mode::Leader) {
+                *shared.proposal_sizes.lock() = None;
+            }
             "Server stats reset.\n".to_string()
         }
         "wchs" => watch_summary(shared),
@@ -163,11 +166,18 @@ fn server_stats(shared: &Shared) -> String {
         zk_node_count(&tree)
     );
     if mode == crate::sequencer::Mode::Leader {
-        let v = shared.view.lock();
-        let (last, min, max) = v.proposal_sizes;
+        let (last, min, max) = proposal_sizes(shared);
         let _ = writeln!(out, "Proposal sizes last/min/max: {last}/{min}/{max}");
     }
     out
+}
+
+/// A leader's `Proposal sizes last/min/max` (-1 before its first proposal).
+fn proposal_sizes(shared: &Shared) -> (i64, i64, i64) {
+    match *shared.proposal_sizes.lock() {
+        Some(s) => (s.last, s.min, s.max),
+        None => (-1, -1, -1),
+    }
 }
 
 fn stat(shared: &Shared) -> String {
@@ -335,7 +345,7 @@ fn monitor(shared: &Shared) -> String {
         kv("synced_observers", view.synced_observers.to_string());
         kv("pending_syncs", view.pending_syncs.to_string());
         kv("leader_uptime", view.leader_uptime_ms.to_string());
-        let (last, min, max) = view.proposal_sizes;
+        let (last, min, max) = proposal_sizes(shared);
         kv("last_proposal_size", last.to_string());
         kv("max_proposal_size", max.to_string());
         kv("min_proposal_size", min.to_string());

@@ -234,8 +234,38 @@ pub struct View {
     pub election_time_ms: i64,
     /// A leader's time since it started serving.
     pub leader_uptime_ms: i64,
-    /// PROPOSAL sizes in bytes, last/min/max (-1 before the first).
-    pub proposal_sizes: (i64, i64, i64),
+}
+
+/// Sizes in bytes of a run of proposals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProposalSizes {
+    pub last: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+impl ProposalSizes {
+    /// Counts one more proposal of `size` bytes into `this`.
+    pub fn add(this: &mut Option<ProposalSizes>, size: i64) {
+        let one = ProposalSizes {
+            last: size,
+            min: size,
+            max: size,
+        };
+        Self::merge(this, one);
+    }
+
+    /// Counts the later run `next` into `this`.
+    pub fn merge(this: &mut Option<ProposalSizes>, next: ProposalSizes) {
+        *this = Some(match *this {
+            None => next,
+            Some(s) => ProposalSizes {
+                last: next.last,
+                min: s.min.min(next.min),
+                max: s.max.max(next.max),
+            },
+        });
+    }
 }
 
 /// The epochs of the member's files.
@@ -272,6 +302,8 @@ pub struct Sequencer {
     pub(super) serving: Option<Mode>,
     pub(super) next_container_check_ms: i64,
     pub(super) txns_since_snapshot: u64,
+    /// Sizes of the txns proposed as leader since [`Sequencer::take_proposal_sizes`].
+    pub(super) proposal_sizes: Option<ProposalSizes>,
     pub(super) snapshot_threshold: u64,
     pub(super) roll_before_next_write: bool,
     pub(super) rng: rand::rngs::StdRng,
@@ -355,6 +387,7 @@ impl Sequencer {
             serving: None,
             next_container_check_ms: now.mono_ms + cfg.container_check_interval_ms,
             txns_since_snapshot: 0,
+            proposal_sizes: None,
             snapshot_threshold: snapshot_threshold(cfg.snap_count, &mut rng),
             roll_before_next_write: false,
             rng,
@@ -404,6 +437,12 @@ impl Sequencer {
 
     pub fn sessions(&self) -> &SessionTracker {
         &self.sessions
+    }
+
+    /// The sizes of the PROPOSALs' data (a txn's encoded bytes) the leader
+    /// made since the last call: ZooKeeper's `Proposal sizes` statistics.
+    pub fn take_proposal_sizes(&mut self) -> Option<ProposalSizes> {
+        self.proposal_sizes.take()
     }
 
     /// Whether more client requests may be taken this round: the txns

@@ -6,7 +6,9 @@
 //! INFORM for observers, PINGs carrying session touches back, REVALIDATE,
 //! SYNC, and learners' forwarded REQUESTs prepped like local writes.
 
-use super::core::{Action, Mode, Now, Owner, PeerId, Role, Sequencer, View, op_packet};
+use super::core::{
+    Action, Mode, Now, Owner, PeerId, ProposalSizes, Role, Sequencer, View, op_packet,
+};
 use super::pipeline::Origin;
 use super::prep::{Prep, Prepped, WriteRequest};
 use crate::proto::quorum::{
@@ -687,6 +689,12 @@ impl Sequencer {
 
     /// The PROPOSALs of txns prepped this round, to every forwarding follower.
     pub(super) fn send_proposals(&mut self, first: Zxid, last: Zxid) {
+        if self.leading().is_none() {
+            return;
+        }
+        for p in self.pipe.range(first, last) {
+            ProposalSizes::add(&mut self.proposal_sizes, p.bytes.len() as i64);
+        }
         let Some(l) = self.leading() else { return };
         let followers: Vec<PeerId> = l
             .peers

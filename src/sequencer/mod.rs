@@ -17,4 +17,6 @@ pub mod pipeline;
 pub mod prep;
 pub mod steps;
 
-pub use core::{Action, Epochs, Input, Mode, Now, PeerId, SeqConfig, Sequencer, View};
+pub use core::{
+    Action, Epochs, Input, Mode, Now, PeerId, ProposalSizes, SeqConfig, Sequencer, View,
+};

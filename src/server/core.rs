@@ -15,7 +15,7 @@ use super::quorum_net::QuorumNet;
 use super::shared::{QUEUE_CAPACITY, SequencerWiring, Shared, now_ms};
 use crate::proto::{SessionId, Zxid};
 use crate::sequencer::apply::Applied;
-use crate::sequencer::{Action, Epochs, Input, Now, SeqConfig, Sequencer};
+use crate::sequencer::{Action, Epochs, Input, Now, ProposalSizes, SeqConfig, Sequencer};
 use crate::storage::log::TxnLog;
 use bytes::{Bytes, BytesMut};
 use glommio::channels::shared_channel::ConnectedSender;
@@ -452,6 +452,14 @@ impl Core {
             .sessions_count
             .store(self.seq.sessions().len() as u64, Relaxed);
         let mode = self.seq.serving();
+        if mode != self.view_mode && mode == Some(crate::sequencer::Mode::Leader) {
+            // A new leadership starts its statistics afresh, as ZooKeeper's
+            // new Leader object does.
+            *self.shared.proposal_sizes.lock() = None;
+        }
+        if let Some(new) = self.seq.take_proposal_sizes() {
+            ProposalSizes::merge(&mut self.shared.proposal_sizes.lock(), new);
+        }
         if mode == self.view_mode && now.mono_ms < self.view_at_ms + VIEW_PERIOD_MS {
             return;
         }
