@@ -353,16 +353,31 @@ fn connections_still_in_their_tls_handshake_count_against_max_client_cnxns() {
         return;
     };
     // Two connections from this address that never start their handshake.
-    let silent: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(("127.0.0.1", secure)).expect("connect"))
-        .collect();
+    let silent_one = || {
+        let s = TcpStream::connect(("127.0.0.1", secure)).expect("connect");
+        s.set_nonblocking(true).expect("nonblocking");
+        s
+    };
+    let mut silent: Vec<TcpStream> = (0..2).map(|_| silent_one()).collect();
     // Each takes its place when it is accepted: give the server time to
     // accept both (a session that gets in before that would prove nothing).
+    // Each shard accepts from its own queue, so a session may be accepted
+    // before a silent connection made earlier, take its place, and have the
+    // silent one refused and closed: a closed one is replaced.
     let deadline = std::time::Instant::now() + IO_GUARD;
     let mut refused = false;
     while !refused && std::time::Instant::now() < deadline {
         refused = TlsSession::connect(secure, true, BOTH).is_none();
         if !refused {
+            for s in &mut silent {
+                let closed = match s.peek(&mut [0u8; 1]) {
+                    Ok(_) => true,
+                    Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                };
+                if closed {
+                    *s = silent_one();
+                }
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
