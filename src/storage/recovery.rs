@@ -415,7 +415,7 @@ pub(super) fn zero_from(path: &Path, from: u64, len: u64) -> std::io::Result<()>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::proto::records::Acl;
     use crate::proto::txn::TxnHeader;
@@ -456,13 +456,14 @@ mod tests {
         path
     }
 
-    struct Dirs {
+    /// A data directory and a log directory (their `version-2`s) for a test.
+    pub(crate) struct Dirs {
         _tmp: tempfile::TempDir,
-        snap: PathBuf,
-        log: PathBuf,
+        pub(crate) snap: PathBuf,
+        pub(crate) log: PathBuf,
     }
 
-    fn dirs() -> Dirs {
+    pub(crate) fn dirs() -> Dirs {
         let tmp = tempfile::tempdir().unwrap();
         let snap = version_dir(&tmp.path().join("data")).unwrap();
         let log = version_dir(&tmp.path().join("log")).unwrap();

@@ -252,6 +252,7 @@ mod tests {
     use crate::proto::records::Acl;
     use crate::proto::txn::{Txn, TxnHeader};
     use crate::proto::{OpCode, SessionId, ZData};
+    use crate::storage::recovery::tests::{Dirs, dirs};
     use crate::storage::recovery::{self, version_dir};
     use crate::storage::snapshot;
     use crate::tree::DataTree;
@@ -312,23 +313,6 @@ mod tests {
     fn snapshot_after(dir: &Path, prefix: &str, zxids: &[Zxid], at: Zxid) -> PathBuf {
         let tree = RwLock::new(tree_after(prefix, zxids));
         snapshot::take(&tree, &[], at, dir).unwrap().0
-    }
-
-    struct Dirs {
-        _tmp: tempfile::TempDir,
-        snap: PathBuf,
-        log: PathBuf,
-    }
-
-    fn dirs() -> Dirs {
-        let tmp = tempfile::tempdir().unwrap();
-        let snap = version_dir(&tmp.path().join("data")).unwrap();
-        let log = version_dir(&tmp.path().join("log")).unwrap();
-        Dirs {
-            _tmp: tmp,
-            snap,
-            log,
-        }
     }
 
     /// Recovers and checks the tree is exactly `expected`'s nodes.
