@@ -252,8 +252,8 @@ mod tests {
     use crate::proto::records::Acl;
     use crate::proto::txn::{Txn, TxnHeader};
     use crate::proto::{OpCode, SessionId, ZData};
+    use crate::storage::recovery;
     use crate::storage::recovery::tests::{Dirs, dirs};
-    use crate::storage::recovery::{self, version_dir};
     use crate::storage::snapshot;
     use crate::tree::DataTree;
     use bytes::{Bytes, BytesMut};
