@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::ensemble::{Ensemble, Role, dump, dump_diff};
+use common::ensemble::{Ensemble, Role, assert_same_trees, dump};
 use common::{guard, persistent};
 use zookeeper_client as zk;
 
@@ -77,19 +77,11 @@ async fn a_write_through_any_member_is_read_on_every_member_after_sync() {
         }
     }
     // One history: every member holds the same tree, stat for stat.
-    let (first, c0) = &clients[0];
-    let reference = dump(c0, "/").await;
-    for (id, c) in &clients[1..] {
-        let d = dump(c, "/").await;
-        if let Some(diff) = dump_diff(
-            &format!("server.{first}"),
-            &reference,
-            &format!("server.{id}"),
-            &d,
-        ) {
-            panic!("members differ: {diff}");
-        }
+    let mut dumps = Vec::new();
+    for (id, c) in &clients {
+        dumps.push((*id, dump(c, "/").await));
     }
+    assert_same_trees(&dumps, "after the writes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,11 +279,7 @@ async fn five_members_serve_with_two_down_and_refuse_writes_with_three_down() {
             "acknowledged write lost"
         );
     }
-    for (id, d) in &dumps[1..] {
-        if let Some(diff) = dump_diff("server.1", &dumps[0].1, &format!("server.{id}"), d) {
-            panic!("members differ: {diff}");
-        }
-    }
+    assert_same_trees(&dumps, "once all five are back");
 }
 
 /// The leader's `Proposal sizes last/min/max`, from `srvr`, once it shows `last`.
@@ -369,9 +357,6 @@ async fn the_leader_reports_its_proposal_sizes_and_srst_resets_them() {
 /// Spawns one member of a 3-member configuration (its peers never start) on `client_port`,
 /// logging into `dir/server.log`.
 fn spawn_lone_member(dir: &std::path::Path, client_port: u16) -> std::process::Child {
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let mut cmd = std::process::Command::new(common::server_binary());
-    cmd.arg("serve");
     let mut settings = vec![
         format!("dataDir={}", dir.join("data").display()),
         format!("clientPort={client_port}"),
@@ -384,13 +369,7 @@ fn spawn_lone_member(dir: &std::path::Path, client_port: u16) -> std::process::C
         let (q, e) = (common::free_port(), common::free_port());
         settings.push(format!("server.{id}=127.0.0.1:{q}:{e}"));
     }
-    for s in settings {
-        cmd.arg("--override").arg(s);
-    }
-    cmd.stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("spawn corral")
+    common::spawn_serve(settings, &dir.join("server.log"))
 }
 
 /// Polls `srvr` on `port` until the process exits or answers, for up to 20 s.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::ensemble::{Ensemble, SERVE_WAIT_MAX, dump, dump_diff};
+use common::ensemble::{Ensemble, SERVE_WAIT_MAX, assert_same_trees, dump};
 use common::{guard, persistent};
 use zookeeper_client as zk;
 
@@ -339,17 +339,7 @@ async fn check_every_acknowledged_write_everywhere(ens: &Ensemble, records: &[Wr
         }
         dumps.push((id, d));
     }
-    let (first, reference) = &dumps[0];
-    for (id, d) in &dumps[1..] {
-        if let Some(diff) = dump_diff(
-            &format!("server.{first}"),
-            reference,
-            &format!("server.{id}"),
-            d,
-        ) {
-            panic!("members differ after the run: {diff}");
-        }
-    }
+    assert_same_trees(&dumps, "after the run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::ensemble::{Ensemble, SERVE_WAIT_MAX, dump, dump_diff};
+use common::ensemble::{Ensemble, SERVE_WAIT_MAX, assert_same_trees, dump};
 use common::proxy::{Mode, Proxy};
 use common::{guard, persistent};
 use zookeeper_client as zk;
@@ -188,17 +188,7 @@ async fn check_members(ens: &Ensemble, present: &[String], absent: &[String]) {
         }
         dumps.push((id, d));
     }
-    let (first, reference) = &dumps[0];
-    for (id, d) in &dumps[1..] {
-        if let Some(diff) = dump_diff(
-            &format!("server.{first}"),
-            reference,
-            &format!("server.{id}"),
-            d,
-        ) {
-            panic!("members differ after the heal: {diff}");
-        }
-    }
+    assert_same_trees(&dumps, "after the heal");
 }
 
 /// A write sent without waiting: its path, its answer, and when the answer came.

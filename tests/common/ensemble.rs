@@ -31,17 +31,16 @@
 //! when the [`Ensemble`] is dropped (`CORRAL_TEST_KEEP_DIRS=1` keeps them after a failure).
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use zookeeper_client as zk;
 
 use super::proxy::{Mode, Proxy};
-use super::{free_port, server_binary, try_four_letter};
+use super::{free_port, spawn_serve, try_four_letter};
 
 /// Hang guard for an ensemble to elect a leader and sync its followers.
 pub const SERVE_WAIT_MAX: Duration = Duration::from_secs(60);
@@ -141,24 +140,7 @@ impl Member {
             "server.{} is already running",
             self.id
         );
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open member log");
-        let log_err = log.try_clone().expect("clone log handle");
-        let mut cmd = Command::new(server_binary());
-        cmd.arg("serve");
-        for a in &self.args {
-            cmd.arg("--override").arg(a);
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", server_binary()));
-        self.child = Some(child);
+        self.child = Some(spawn_serve(self.args.clone(), &self.log_path()));
     }
 
     fn kill9(&mut self) {
@@ -660,8 +642,26 @@ pub async fn dump(client: &zk::Client, root: &str) -> BTreeMap<String, Node> {
     out
 }
 
+/// Panics, naming `when` and the first differences, unless every member's dump equals the
+/// first one's, stat for stat.
+pub fn assert_same_trees(dumps: &[(u64, BTreeMap<String, Node>)], when: &str) {
+    let Some((first, reference)) = dumps.first() else {
+        return;
+    };
+    for (id, d) in &dumps[1..] {
+        if let Some(diff) = dump_diff(
+            &format!("server.{first}"),
+            reference,
+            &format!("server.{id}"),
+            d,
+        ) {
+            panic!("members differ {when}: {diff}");
+        }
+    }
+}
+
 /// Describes how two dumps differ (first few differences), or `None` if they are equal.
-pub fn dump_diff(
+fn dump_diff(
     a_name: &str,
     a: &BTreeMap<String, Node>,
     b_name: &str,

@@ -113,6 +113,27 @@ pub fn free_port() -> u16 {
 /// (another process took the port).
 const START_ATTEMPTS: usize = 3;
 
+/// Starts `corral serve` with each of `overrides` (`key=value`) as an `--override`, stdin
+/// closed, stdout and stderr appended to the file at `log`.
+pub fn spawn_serve(overrides: impl IntoIterator<Item = String>, log: &std::path::Path) -> Child {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("open server log {}: {e}", log.display()));
+    let err = out.try_clone().expect("clone log handle");
+    let mut cmd = Command::new(server_binary());
+    cmd.arg("serve");
+    for o in overrides {
+        cmd.arg("--override").arg(o);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", server_binary()))
+}
+
 /// The executable the harness spawns (see `CORRAL_TEST_BIN` above).
 pub fn server_binary() -> PathBuf {
     match std::env::var_os("CORRAL_TEST_BIN") {
@@ -241,14 +262,6 @@ impl Server {
         let dir = self.dir.as_ref().expect("spawned server has a dir").path();
         let data_dir = dir.join("data");
         std::fs::create_dir_all(&data_dir).expect("create data dir");
-        let log_path = dir.join("server.log");
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .expect("open server log");
-        let log_err = log.try_clone().expect("clone log handle");
-
         let mut settings: Vec<(String, String)> = vec![
             ("clientPort".into(), self.port.to_string()),
             ("clientPortAddress".into(), "127.0.0.1".into()),
@@ -262,18 +275,8 @@ impl Server {
             settings.retain(|(key, _)| key != k);
             settings.push((k.clone(), v.clone()));
         }
-        let mut cmd = Command::new(server_binary());
-        cmd.arg("serve");
-        for (k, v) in &settings {
-            cmd.arg("--override").arg(format!("{k}={v}"));
-        }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log_err));
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", server_binary()));
-        self.child = Some(child);
+        let overrides = settings.iter().map(|(k, v)| format!("{k}={v}"));
+        self.child = Some(spawn_serve(overrides, &dir.join("server.log")));
 
         let deadline = Instant::now() + READY_WAIT_MAX;
         loop {
