@@ -29,10 +29,6 @@ CORRAL=$(pwd)/target/release/corral
 PROBE=$(pwd)/target/release/examples/failover_probe
 ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-nop.jar
 
-fourlw() {  # word port
-  timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$2 && printf '%s' '$1' >&3 && cat <&3" 2>/dev/null || true
-}
-
 # layout KIND: writes $WORK/KIND/nN/zoo.cfg (+ myid) for N=1..3 on free ports.
 layout() {
   local kind=$1 n lines=""
@@ -79,7 +75,7 @@ wait_serving() {
   while :; do
     leader="" ; local up=0
     for n in 1 2 3; do
-      case "$(fourlw srvr "$(port "$kind" "$n")")" in
+      case "$(four_letter srvr "$(port "$kind" "$n")")" in
         *"Mode: leader"*) leader=$n; up=$((up + 1)) ;;
         *"Mode: follower"*) up=$((up + 1)) ;;
       esac

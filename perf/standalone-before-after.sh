@@ -38,7 +38,7 @@ EOF
   PIDS+=($!)
   eval "PORT_$name=$port PID_$name=$!"
   local deadline=$((SECONDS + 30))
-  until timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; printf srvr >&3; cat <&3" 2>/dev/null | grep -q '^Mode: '; do
+  until four_letter srvr "$port" | grep -q '^Mode: '; do
     [ "$SECONDS" -lt "$deadline" ] || { echo "$name does not serve" >&2; exit 1; }
     sleep 0.2
   done

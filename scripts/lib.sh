@@ -22,6 +22,12 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# four_letter WORD PORT - prints the answer of the server on 127.0.0.1:PORT to the four-letter
+# word WORD, or nothing when it does not answer within 3 s.
+four_letter() {
+  timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$2 && printf '%s' '$1' >&3 && cat <&3" 2>/dev/null || true
+}
+
 # corral_bin REPO - prints the absolute path of the corral binary to run: $CORRAL_BIN when
 # set, else release/corral in cargo's target directory for REPO ($CARGO_TARGET_DIR when set,
 # relative to REPO as cargo takes it, else REPO/target), built first when missing. Fails when

@@ -27,6 +27,8 @@ set -euo pipefail
 [ $# -eq 1 ] || { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 CORRAL=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 [ -x "$CORRAL" ] || { echo "interchange: $1 is not an executable" >&2; exit 2; }
 PYTHON=${PYTHON:-$REPO/target/interop-venv/bin/python}
@@ -93,26 +95,8 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 srvr() {  # port -> the `srvr` answer, or nothing
-  python3 - "$1" <<'EOF' 2>/dev/null || true
-import socket, sys
-try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
-    s.sendall(b"srvr")
-    out = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        out += chunk
-    print(out.decode(errors="replace"))
-except OSError:
-    pass
-EOF
+  four_letter srvr "$1"
 }
 
 wait_serving() {  # port: until `srvr` reports a Mode (both servers answer it once serving)

@@ -1434,6 +1434,11 @@ impl World {
                 },
             )
         };
+        self.client_request(c, session, op, request);
+    }
+
+    /// Sends client `c`'s next request (its next xid) on `session`, expecting `op`'s answer.
+    fn client_request(&mut self, c: usize, session: SessionId, op: Op, request: Request) {
         let client = &mut self.clients[c];
         let xid = client.next_xid;
         client.next_xid += 1;
@@ -1669,24 +1674,7 @@ impl World {
         if self.clients[0].handshaking || self.clients[0].node.is_none() {
             return Err("the reattach was not answered".into());
         }
-        let xid = self.clients[0].next_xid;
-        self.clients[0].next_xid += 1;
-        self.clients[0].in_flight.push_back((xid, Op::Sync));
-        let req = WriteRequest {
-            session,
-            cxid: xid,
-            request: Request::Sync { path: "/".into() },
-            auth: Arc::new(AuthContext::for_ip("127.0.0.1".parse().expect("ip"))),
-        };
-        self.client_send(
-            0,
-            ToSequencer::Request {
-                shard: 0,
-                conn,
-                xid,
-                req,
-            },
-        );
+        self.client_request(0, session, Op::Sync, Request::Sync { path: "/".into() });
         self.run_until(self.now + wait_ms);
         if self.clients[0].in_flight.is_empty() {
             Ok(())

@@ -14,6 +14,8 @@
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 INTEROP=$(cd "$HERE/.." && pwd)
 REPO=$(cd "$INTEROP/../.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
 PYTHON=${PYTHON:-$REPO/target/interop-venv/bin/python}
 WAIT_S=${ENSEMBLE_WAIT_S:-90}
 export ENSEMBLE_WAIT_S=$WAIT_S
@@ -58,10 +60,6 @@ collect_known_failures() {
   : >"$1"
 }
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 # distinct_free_ports N - N free ports, all different (the kernel may hand one out twice
 # when each socket is closed before the next bind).
 distinct_free_ports() {
@@ -79,22 +77,7 @@ EOF
 }
 
 srvr() {  # port -> the `srvr` answer, or nothing
-  python3 - "$1" <<'EOF' 2>/dev/null || true
-import socket, sys
-try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
-    s.settimeout(5)
-    s.sendall(b"srvr")
-    out = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        out += chunk
-    print(out.decode(errors="replace"))
-except OSError:
-    pass
-EOF
+  four_letter srvr "$1"
 }
 
 mode_of() {  # member -> leader | follower | standalone | '' (not serving or not answering)
