@@ -95,19 +95,19 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // so on a machine with fewer cores than shards + 1 the kernel places it.
     {
         let shared = shared.clone();
-        let ended = ended_tx.clone();
+        let report = EndReport::new(0, ended_tx.clone());
         let handle = LocalExecutorBuilder::new(Placement::Unbound)
             .name("corral-sequencer")
             .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move {
-                reporting(0, ended, core::run(shared, seq_wiring, seq_storage)).await
-            })
+            .spawn(
+                move || async move { report.run(core::run(shared, seq_wiring, seq_storage)).await },
+            )
             .map_err(|e| anyhow::anyhow!("starting the sequencer executor: {e}"))?;
         handles.push(handle);
     }
     for (shard_id, wires) in wiring.into_iter().enumerate() {
         let shared = shared.clone();
-        let ended = ended_tx.clone();
+        let report = EndReport::new(shard_id + 1, ended_tx.clone());
         let placement = match cpus.get(shard_id % cpus.len().max(1)) {
             Some(cpu) if cpus.len() >= cores => Placement::Fixed(*cpu),
             _ => Placement::Unbound,
@@ -115,15 +115,15 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("corral-shard-{shard_id}"))
             .io_memory(IO_MEMORY_BYTES)
-            .spawn(move || async move {
-                reporting(shard_id + 1, ended, shard::run(shard_id, shared, wires)).await
-            })
+            .spawn(move || async move { report.run(shard::run(shard_id, shared, wires)).await })
             .map_err(|e| anyhow::anyhow!("starting executor for shard {shard_id}: {e}"))?;
         handles.push(handle);
     }
     // The first executor to end ends the server: a shard that could not
     // bind its port fails at start, and must not leave a process that serves
     // nothing (executors otherwise run for ever).
+    // Only the executors' reports keep the channel open now.
+    drop(ended_tx);
     let (i, result) = ended_rx
         .recv()
         .map_err(|_| anyhow::anyhow!("every executor ended without a word"))?;
@@ -133,30 +133,39 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
 }
 
-/// Runs an executor's work and reports its end (with why) to `ended` —
-/// also when it panics (the report goes out as the stack unwinds).
-async fn reporting(
+/// Executor `i`'s report of its end, with why, to the channel `run` waits
+/// on. Made before the executor is spawned and moved into it, so it is sent
+/// however the executor ends: its work returned, panicked (the report goes
+/// out as the stack unwinds), or never ran (the executor could not start).
+struct EndReport {
     i: usize,
     ended: crossbeam::channel::Sender<(usize, Result<(), String>)>,
-    work: impl std::future::Future<Output = anyhow::Result<()>>,
-) {
-    struct Report {
-        i: usize,
-        ended: crossbeam::channel::Sender<(usize, Result<(), String>)>,
-        result: Option<Result<(), String>>,
-    }
-    impl Drop for Report {
-        fn drop(&mut self) {
-            let result = self.result.take().unwrap_or_else(|| Err("panicked".into()));
-            let _ = self.ended.send((self.i, result));
+    result: Option<Result<(), String>>,
+}
+
+impl EndReport {
+    fn new(i: usize, ended: crossbeam::channel::Sender<(usize, Result<(), String>)>) -> Self {
+        EndReport {
+            i,
+            ended,
+            result: None,
         }
     }
-    let mut report = Report {
-        i,
-        ended,
-        result: None,
-    };
-    report.result = Some(work.await.map_err(|e| format!("{e:#}")));
+
+    async fn run(mut self, work: impl std::future::Future<Output = anyhow::Result<()>>) {
+        self.result = Some(Err("panicked".into()));
+        let result = work.await.map_err(|e| format!("{e:#}"));
+        self.result = Some(result);
+    }
+}
+
+impl Drop for EndReport {
+    fn drop(&mut self) {
+        let result = self.result.take().unwrap_or_else(|| {
+            Err("its executor did not start (is RLIMIT_MEMLOCK large enough?)".into())
+        });
+        let _ = self.ended.send((self.i, result));
+    }
 }
 
 /// The txn log's device options from the configuration.
