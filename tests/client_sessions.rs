@@ -303,3 +303,47 @@ async fn client_resumes_a_detached_session_with_its_id_and_password() {
     second.delete(&format!("{path}-p"), None).await.unwrap();
     second.delete(&path, None).await.unwrap();
 }
+
+/// An ephemeral create that races its session's expiry either fails or goes with the session:
+/// once the server has expired the session, no node it owned is left. Each trial stays silent
+/// for a different part of the timeout (across the expiry's tick), then creates an ephemeral
+/// and drops the connection; the node must be gone once the session expired. Before the fix a
+/// create prepped after the expiry's closeSession left a node owned by nobody, for good.
+#[test]
+fn an_ephemeral_create_racing_its_sessions_expiry_never_outlives_it() {
+    let Some(server) = Server::start_dedicated(
+        "an_ephemeral_create_racing_its_sessions_expiry_never_outlives_it",
+        &[("tickTime", "50")],
+    ) else {
+        return;
+    };
+    let mut observer = Session::connect(server.addr(), 30_000);
+    for trial in 0..12u64 {
+        let mut s = Session::connect(server.addr(), 100);
+        let timeout = s.resp.timeout_ms as u64;
+        std::thread::sleep(Duration::from_millis(timeout * (80 + 4 * trial) / 100));
+        let path = server.unique_path(&format!("race-{trial}"));
+        let xid = s.take_xid();
+        s.send(
+            xid,
+            common::raw::op::CREATE,
+            &common::raw::req::create(&path, b"", 1),
+        );
+        let answer = s.reply_for(xid).map(|r| r.err);
+        assert!(
+            matches!(answer, None | Some(0) | Some(err::SESSION_EXPIRED)),
+            "trial {trial}: create answered {answer:?}"
+        );
+        drop(s);
+        // A hang guard, not a timing check: the session expires within its timeout and a tick.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while observer.exists(&path, false).err != err::NO_NODE {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "trial {trial}: {path} (create answered {answer:?}) outlived its session"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    observer.close();
+}

@@ -9,7 +9,9 @@
 mod common;
 
 use common::Server;
-use common::raw::{Conn, ConnectRequest, Session, Writer, err, op, req};
+use common::raw::{
+    Conn, ConnectRequest, Incoming, Session, Writer, decode_incoming, err, op, perm, req,
+};
 
 /// jute.maxbuffer default: 0xfffff.
 const MAX_BUFFER: i32 = 0xfffff;
@@ -129,34 +131,39 @@ fn request_before_handshake_is_dropped() {
     assert_serves_others(&server);
 }
 
-/// ZooKeeper answers an unknown opcode with Unimplemented (-6) and then closes the connection
-/// (`UnimplementedRequestProcessor`); the session survives and can be reattached.
+/// ZooKeeper answers an unknown opcode with Unimplemented (-6, reply zxid -1) and then closes
+/// the connection (`UnimplementedRequestProcessor`); the session survives and can be
+/// reattached. So do opcodes a client may not send (a notification's).
 #[test]
-fn unknown_opcode_is_answered_unimplemented_and_the_connection_stays() {
-    // corral's contract (the issue): Unimplemented, and the session keeps its connection.
-    // Apache ZooKeeper closes the connection after the reply instead.
-    if common::skip_on_zk38(
-        "unknown_opcode_is_answered_unimplemented_and_the_connection_stays",
-        "Apache ZooKeeper closes the connection after Unimplemented",
-    ) {
-        return;
-    }
+fn unknown_opcode_is_answered_unimplemented_then_the_connection_closes() {
     let server = Server::start();
-    let mut s = session(&server);
-    let path = server.unique_path("unknown-op");
-    assert_eq!(s.create(&path, b"", 1).err, 0);
-    let xid = s.take_xid();
-    s.send(xid, 999, &[]);
-    let reply = s.reply_for(xid).expect("answered");
-    assert_eq!(reply.err, err::UNIMPLEMENTED);
-    assert!(reply.body.is_empty());
-    assert_eq!(s.ping().err, 0, "the connection still serves");
-    assert_eq!(
-        s.exists(&path, false).err,
-        0,
-        "its ephemeral is still there"
-    );
-    s.close();
+    for code in [999, 200, 0] {
+        let mut s = session(&server);
+        let path = server.unique_path("unknown-op");
+        assert_eq!(s.create(&path, b"", 1).err, 0);
+        let xid = s.take_xid();
+        s.send(xid, code, &[]);
+        let frames = s.conn.frames_until_closed();
+        assert_eq!(frames.len(), 1, "opcode {code}: one reply, then the close");
+        let Incoming::Reply(reply) = decode_incoming(&frames[0]) else {
+            panic!("opcode {code}: an event instead of the reply");
+        };
+        assert_eq!(
+            (reply.xid, reply.zxid, reply.err),
+            (xid, -1, err::UNIMPLEMENTED)
+        );
+        assert!(reply.body.is_empty());
+        let mut again =
+            Session::connect_with(server.addr(), &ConnectRequest::reattach(&s.resp, 30_000))
+                .expect("the session is reattached");
+        assert_eq!(again.session_id(), s.session_id());
+        assert_eq!(
+            again.exists(&path, false).err,
+            0,
+            "its ephemeral is still there"
+        );
+        again.close();
+    }
     assert_serves_others(&server);
 }
 
@@ -349,4 +356,194 @@ fn four_letter_word_after_the_handshake_is_just_a_bad_frame() {
     s.conn.send_raw(b"ruok");
     assert!(s.conn.frames_until_closed().is_empty());
     assert_serves_others(&server);
+}
+
+/// Pipelined behind a closeSession, nothing takes effect: ZooKeeper answers the closeSession,
+/// closes the connection and applies neither create (a request that got past the session check
+/// is answered SessionExpired just before the close). Before the fix corral created both, and
+/// the ephemeral outlived its session for good.
+#[test]
+fn requests_pipelined_behind_close_session_take_no_effect() {
+    let server = Server::start();
+    let eph = server.unique_path("after-close-eph");
+    let pers = server.unique_path("after-close-pers");
+    let mut s = session(&server);
+    let close = s.take_xid();
+    let (c1, c2) = (s.take_xid(), s.take_xid());
+    let mut burst = Vec::new();
+    for (xid, code, body) in [
+        (close, op::CLOSE_SESSION, Vec::new()),
+        (c1, op::CREATE, req::create(&eph, b"", 1)),
+        (c2, op::CREATE, req::create(&pers, b"", 0)),
+    ] {
+        let mut payload = Writer::new().int(xid).int(code).into_vec();
+        payload.extend_from_slice(&body);
+        burst.extend_from_slice(&(payload.len() as i32).to_be_bytes());
+        burst.extend_from_slice(&payload);
+    }
+    s.conn.send_raw(&burst);
+    let replies: Vec<_> = s
+        .conn
+        .frames_until_closed()
+        .iter()
+        .map(|f| match decode_incoming(f) {
+            Incoming::Reply(r) => (r.xid, r.err),
+            Incoming::Event(e) => panic!("an event: {e:?}"),
+        })
+        .collect();
+    assert_eq!(
+        replies.first(),
+        Some(&(close, 0)),
+        "closeSession answered first: {replies:?}"
+    );
+    for &(xid, e) in &replies[1..] {
+        assert_eq!(
+            e,
+            err::SESSION_EXPIRED,
+            "xid {xid} behind the closeSession: {replies:?}"
+        );
+    }
+    let mut other = session(&server);
+    assert_eq!(
+        other.exists(&eph, false).err,
+        err::NO_NODE,
+        "the ephemeral was not created"
+    );
+    assert_eq!(
+        other.exists(&pers, false).err,
+        err::NO_NODE,
+        "the persistent node was not created"
+    );
+    other.close();
+}
+
+/// A malformed auth or sasl packet ends the connection without a reply
+/// (`ZooKeeperServer.processPacket` lets the decoding error close it); the session itself lives on.
+#[test]
+fn undecodable_auth_and_sasl_packets_close_the_connection_without_a_reply() {
+    let server = Server::start();
+    for (code, xid) in [(op::AUTH, -4), (op::SASL, 7)] {
+        let mut s = session(&server);
+        s.send(xid, code, b"abc");
+        assert!(
+            s.conn.frames_until_closed().is_empty(),
+            "op {code}: closed, unanswered"
+        );
+        let mut again =
+            Session::connect_with(server.addr(), &ConnectRequest::reattach(&s.resp, 30_000))
+                .expect("the session is reattached");
+        assert_eq!(again.ping().err, 0);
+        again.close();
+    }
+    assert_serves_others(&server);
+}
+
+/// ZooKeeper's DataTree keeps the root under "" too, and getData and exists look the path up
+/// as sent: "" reads the root. A null path (length -1) is a MarshallingError.
+#[test]
+fn get_data_and_exists_of_the_empty_path_read_the_root() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let root = s.get_data("/", false).ok();
+    let empty = s.get_data("", false).ok();
+    assert_eq!(
+        empty.body, root.body,
+        "getData \"\" is the root's data and stat"
+    );
+    let root = s.exists("/", false).ok();
+    let empty = s.exists("", false).ok();
+    assert_eq!(empty.body, root.body, "exists \"\" is the root's stat");
+    let null_path = Writer::new().null().boolean(false).into_vec();
+    for code in [op::GET_DATA, op::EXISTS] {
+        assert_eq!(
+            s.request(code, &null_path).err,
+            err::MARSHALLING_ERROR,
+            "op {code}"
+        );
+    }
+    assert_eq!(s.ping().err, 0, "the connection still serves");
+    s.close();
+}
+
+/// Only the server's container manager deletes containers: a client's deleteContainer is
+/// BadArguments, whatever its body, and the container stays.
+#[test]
+fn delete_container_from_a_client_is_bad_arguments() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let ctr = server.unique_path("ctr");
+    assert_eq!(
+        s.request(op::CREATE_CONTAINER, &req::create(&ctr, b"", 4))
+            .err,
+        0
+    );
+    let missing = server.unique_path("no-ctr");
+    for path in [&ctr, &missing] {
+        assert_eq!(
+            s.request(op::DELETE_CONTAINER, &req::path(path)).err,
+            err::BAD_ARGUMENTS,
+            "{path}"
+        );
+    }
+    assert_eq!(s.exists(&ctr, false).err, 0, "the container is still there");
+    assert_eq!(s.delete(&ctr, -1).err, 0);
+    s.close();
+}
+
+/// A watch mode or watcher type ZooKeeper does not know throws in FinalRequestProcessor, whose
+/// catch-all answers MarshallingError; the connection stays.
+#[test]
+fn unknown_watch_modes_and_watcher_types_are_marshalling_errors() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let bad_mode = Writer::new().string("/").int(7).into_vec();
+    assert_eq!(
+        s.request(op::ADD_WATCH, &bad_mode).err,
+        err::MARSHALLING_ERROR
+    );
+    for code in [op::REMOVE_WATCHES, op::CHECK_WATCHES] {
+        assert_eq!(
+            s.request(code, &req::path_type("/", 9)).err,
+            err::MARSHALLING_ERROR,
+            "op {code}"
+        );
+    }
+    assert_eq!(s.ping().err, 0, "the connection still serves");
+    s.close();
+}
+
+/// jute reads any negative count as a list that is done at once (-1 is null): an ACL list of
+/// -1 or -5 entries is empty, which create and setACL refuse as InvalidACL.
+#[test]
+fn negative_acl_counts_are_invalid_acls() {
+    let server = Server::start();
+    let mut s = session(&server);
+    let path = server.unique_path("neg-acl");
+    for count in [-1, -5] {
+        let body = Writer::new()
+            .string(&path)
+            .bytes(b"")
+            .int(count)
+            .int(0)
+            .into_vec();
+        assert_eq!(
+            s.request(op::CREATE, &body).err,
+            err::INVALID_ACL,
+            "create, count {count}"
+        );
+    }
+    assert_eq!(s.create(&path, b"", 0).err, 0);
+    for count in [-1, -5] {
+        let body = Writer::new().string(&path).int(count).int(-1).into_vec();
+        assert_eq!(
+            s.request(op::SET_ACL, &body).err,
+            err::INVALID_ACL,
+            "setACL, count {count}"
+        );
+    }
+    let acl = s.request(op::GET_ACL, &req::path(&path)).ok();
+    let mut r = acl.reader();
+    assert_eq!(r.int(), 1, "the node keeps its one ACL");
+    assert_eq!(r.int(), perm::ALL);
+    s.close();
 }

@@ -133,8 +133,10 @@ impl Reader {
         Ok(self.read_ustring_opt()?.unwrap_or_default())
     }
 
-    /// A counted vector; null reads as empty. `min_elem_bytes` bounds the count
-    /// by what is left in the frame before anything is allocated.
+    /// A counted vector; null reads as empty, and so does any other negative
+    /// count (jute's BinaryInputArchive: its index is done at `nelems <= 0`).
+    /// `min_elem_bytes` bounds the count by what is left in the frame before
+    /// anything is allocated.
     pub fn read_vec<T>(
         &mut self,
         min_elem_bytes: usize,
@@ -142,10 +144,10 @@ impl Reader {
     ) -> Result<Vec<T>, DecodeError> {
         let offset = self.offset();
         let count = self.read_i32()?;
-        if count == -1 {
+        if count < 0 {
             return Ok(Vec::new());
         }
-        if count < 0 || (count as usize).saturating_mul(min_elem_bytes.max(1)) > self.buf.len() {
+        if (count as usize).saturating_mul(min_elem_bytes.max(1)) > self.buf.len() {
             return Err(DecodeError::BadLength {
                 offset,
                 len: count as i64,

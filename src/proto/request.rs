@@ -120,6 +120,16 @@ pub enum Request {
     CloseSession,
 }
 
+/// A request's path: jute's null string (length -1) is refused, as ZooKeeper's
+/// NullPointerException or "Path cannot be null" is (MarshallingError), where
+/// `read_ustring` would make it `""` (which getData and exists read as the root).
+fn read_path(r: &mut Reader) -> Result<ZString, DecodeError> {
+    r.read_ustring_opt()?.ok_or(DecodeError::BadValue {
+        what: "path (null)",
+        value: -1,
+    })
+}
+
 impl Request {
     /// Decodes the body of a request of type `op`. `None` for an opcode a
     /// client may not send (caller answers `Unimplemented`).
@@ -127,7 +137,7 @@ impl Request {
         use OpCode as O;
         let req = match op {
             O::Create | O::Create2 | O::CreateContainer => {
-                let path = r.read_ustring()?;
+                let path = read_path(r)?;
                 let data = r.read_data()?;
                 let acl = decode_acls(r)?;
                 let flags = r.read_i32()?;
@@ -143,7 +153,7 @@ impl Request {
                 }
             }
             O::CreateTtl => {
-                let path = r.read_ustring()?;
+                let path = read_path(r)?;
                 let data = r.read_data()?;
                 let acl = decode_acls(r)?;
                 let flags = r.read_i32()?;
@@ -160,44 +170,44 @@ impl Request {
                 }
             }
             O::Delete => Request::Delete {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 version: r.read_i32()?,
             },
             O::Exists => Request::Exists {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 watch: r.read_bool()?,
             },
             O::GetData => Request::GetData {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 watch: r.read_bool()?,
             },
             O::SetData => Request::SetData {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 data: r.read_data()?,
                 version: r.read_i32()?,
             },
             O::GetAcl => Request::GetAcl {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
             },
             O::SetAcl => Request::SetAcl {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 acl: decode_acls(r)?,
                 version: r.read_i32()?,
             },
             O::GetChildren => Request::GetChildren {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 watch: r.read_bool()?,
             },
             O::GetChildren2 => Request::GetChildren2 {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 watch: r.read_bool()?,
             },
             O::Sync => Request::Sync {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
             },
             O::Ping => Request::Ping,
             O::Check => Request::Check {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 version: r.read_i32()?,
             },
             O::Multi | O::MultiRead => decode_multi(op, r)?,
@@ -208,11 +218,11 @@ impl Request {
                 cur_config_id: r.read_i64()?,
             },
             O::CheckWatches => Request::CheckWatches {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 kind: r.read_i32()?,
             },
             O::RemoveWatches => Request::RemoveWatches {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 kind: r.read_i32()?,
             },
             O::Auth => Request::Auth {
@@ -246,10 +256,10 @@ impl Request {
                 prefix: r.read_ustring()?,
             },
             O::GetAllChildrenNumber => Request::GetAllChildrenNumber {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
             },
             O::AddWatch => Request::AddWatch {
-                path: r.read_ustring()?,
+                path: read_path(r)?,
                 mode: r.read_i32()?,
             },
             O::WhoAmI => Request::WhoAmI,

@@ -617,18 +617,29 @@ impl Sequencer {
             }
             _ => {
                 let id = self.steps.push(step(StepKind::Waiting));
-                if self
-                    .owners
-                    .get(&req.session)
-                    .is_some_and(|o| *o != Owner::Local)
-                {
-                    return self.fail_step(Origin::Step(id), ErrorCode::SessionMoved);
+                if let Some(err) = self.check_session(req.session, Owner::Local) {
+                    return self.fail_step(Origin::Step(id), err);
                 }
                 match self.prep.prep(tree, &req, now.wall_ms) {
                     Prepped::Txn { hdr, txn } => self.propose(hdr, txn, Origin::Step(id)),
                     Prepped::Failed(err) => self.fail_step(Origin::Step(id), err),
                 }
             }
+        }
+    }
+
+    /// `SessionTrackerImpl.checkSession`: a write of a session that is gone
+    /// or closing (closeSession prepped, or expired) is SessionExpired, so
+    /// nothing a client pipelines behind its closeSession takes effect; one
+    /// of a session attached elsewhere is SessionMoved.
+    pub(super) fn check_session(&self, session: SessionId, owner: Owner) -> Option<ErrorCode> {
+        match self.sessions.get(session) {
+            None => Some(ErrorCode::SessionExpired),
+            Some(s) if s.closing => Some(ErrorCode::SessionExpired),
+            _ => match self.owners.get(&session) {
+                Some(o) if *o != owner => Some(ErrorCode::SessionMoved),
+                _ => None,
+            },
         }
     }
 

@@ -917,16 +917,7 @@ impl Sequencer {
             Ok(Some(r)) => r,
             _ => return self.propose_error(now, session, cxid, ErrorCode::MarshallingError),
         };
-        let err = match self.sessions.get(session) {
-            None => Some(ErrorCode::SessionExpired),
-            Some(s) if s.closing => Some(ErrorCode::SessionExpired),
-            _ => match self.owners.get(&session) {
-                Some(Owner::Learner(o)) if *o != sid => Some(ErrorCode::SessionMoved),
-                Some(Owner::Local) => Some(ErrorCode::SessionMoved),
-                _ => None,
-            },
-        };
-        if let Some(err) = err {
+        if let Some(err) = self.check_session(session, Owner::Learner(sid)) {
             return self.propose_error(now, session, cxid, err);
         }
         self.owners.insert(session, Owner::Learner(sid));

@@ -16,6 +16,8 @@ pub mod messages;
 pub mod pipeline;
 pub mod prep;
 pub mod steps;
+#[cfg(test)]
+mod tests;
 
 pub use core::{
     Action, Epochs, Input, Mode, Now, PeerId, ProposalSizes, SeqConfig, Sequencer, View,

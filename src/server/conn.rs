@@ -70,6 +70,10 @@ pub struct Conn {
 enum Flow {
     Continue,
     Close,
+    /// Read no further frames, but keep the connection until the replies
+    /// owed are written: a closeSession is on its way, and its reply ends
+    /// the connection (nothing a client pipelines behind it is read).
+    Drain,
 }
 
 /// What a connection's stream must offer: a plain TCP stream, or a TLS one
@@ -269,6 +273,12 @@ async fn read_loop<S: Stream>(
             if matches!(flow, Flow::Close) || conn.closing.get() {
                 shard.ring_sequencer();
                 return;
+            }
+            if matches!(flow, Flow::Drain) {
+                shard.ring_sequencer();
+                // The writer ends the connection after the closeSession
+                // reply (`serve` hears it through `close_reader`).
+                std::future::pending::<()>().await;
             }
         }
         shard.ring_sequencer();
@@ -527,27 +537,34 @@ impl Conn {
         self.info.received.fetch_add(1, Relaxed);
         shard.touch(self.session.get());
         let Some(op) = OpCode::from_i32(hdr.op) else {
-            tracing::debug!(peer = %self.peer, op = hdr.op, "unknown opcode");
-            self.write_reply(
-                shard,
-                hdr.xid,
-                self.last_zxid(shard),
-                &Err(ErrorCode::Unimplemented),
-            );
-            return Flow::Continue;
+            tracing::info!(peer = %self.peer, op = hdr.op, "closing connection: unknown opcode");
+            return self.unimplemented(shard, hdr.xid);
         };
         self.info.last_cxid.store(hdr.xid as i64, Relaxed);
         *self.info.last_op.lock() = op_abbrev(op);
         let req = match Request::decode(op, &mut r) {
             Ok(Some(req)) => req,
-            Ok(None) => {
+            Ok(None) if op == OpCode::DeleteContainer => {
+                // Only the server's container manager may ask for it: ZooKeeper
+                // answers a client's with BadArguments (its prep reads the
+                // path from the whole frame, whose header holds a NUL byte).
                 self.write_reply(
                     shard,
                     hdr.xid,
                     self.last_zxid(shard),
-                    &Err(ErrorCode::Unimplemented),
+                    &Err(ErrorCode::BadArguments),
                 );
                 return Flow::Continue;
+            }
+            Ok(None) => {
+                tracing::info!(peer = %self.peer, ?op, "closing connection: opcode not served to clients");
+                return self.unimplemented(shard, hdr.xid);
+            }
+            Err(e) if matches!(op, OpCode::Auth | OpCode::Sasl) => {
+                // ZooKeeper's processPacket lets the decoding error end the
+                // connection, with no reply.
+                tracing::info!(peer = %self.peer, ?op, "closing connection: undecodable {op:?} packet: {e}");
+                return Flow::Close;
             }
             Err(e) => return self.marshalling_error(shard, hdr.xid, e),
         };
@@ -579,6 +596,7 @@ impl Conn {
                     request: req,
                     auth: self.auth.borrow().clone(),
                 };
+                let closing_session = matches!(req.request, Request::CloseSession);
                 shard
                     .send(ToSequencer::Request {
                         shard: shard.id,
@@ -587,7 +605,11 @@ impl Conn {
                         req,
                     })
                     .await;
-                Flow::Continue
+                if closing_session {
+                    Flow::Drain
+                } else {
+                    Flow::Continue
+                }
             }
             req => {
                 let started = Instant::now();
@@ -596,6 +618,15 @@ impl Conn {
                 Flow::Continue
             }
         }
+    }
+
+    /// ZooKeeper's UnimplementedRequestProcessor: the answer (with zxid -1),
+    /// then the connection ends.
+    fn unimplemented(&self, shard: &Shard, xid: i32) -> Flow {
+        self.write_reply(shard, xid, Zxid(-1), &Err(ErrorCode::Unimplemented));
+        self.closing.set(true);
+        self.wake();
+        Flow::Continue
     }
 
     fn marshalling_error(&self, shard: &Shard, xid: i32, e: DecodeError) -> Flow {
@@ -649,7 +680,9 @@ impl Conn {
                             .add(self.id, path.clone(), kind);
                         Ok(Response::Int(0))
                     }
-                    None => Err(ErrorCode::BadArguments),
+                    // WatcherMode.fromZooDef throws; FinalRequestProcessor's
+                    // catch-all answers MarshallingError.
+                    None => Err(ErrorCode::MarshallingError),
                 })
             }
             Request::CheckWatches { path, kind } | Request::RemoveWatches { path, kind } => {
@@ -667,7 +700,8 @@ impl Conn {
                             Err(ErrorCode::NoWatcher)
                         }
                     }
-                    None => Err(ErrorCode::BadArguments),
+                    // WatcherType.fromInt throws, answered as above.
+                    None => Err(ErrorCode::MarshallingError),
                 })
             }
             Request::WhoAmI => Some(Ok(Response::WhoAmI(
@@ -891,8 +925,10 @@ impl Conn {
                 }
                 self.write_reply(shard, xid, zxid, &result);
                 self.record_latency(shard, started);
-                if op == OpCode::CloseSession && result.is_ok() {
-                    self.session_ended.set(true);
+                if op == OpCode::CloseSession {
+                    // Its reply is the connection's last word, whatever it says
+                    // (the reader stopped at the request).
+                    self.session_ended.set(result.is_ok());
                     self.closing.set(true);
                     self.wake();
                 }

@@ -79,6 +79,14 @@ pub fn execute(
     }
 }
 
+/// ZooKeeper's DataTree keeps the root under `""` as well as `"/"`, and
+/// getData and exists look the path up as sent: `""` reads the root. (A
+/// watch armed there stays on `""`, where no event ever fires, as in
+/// ZooKeeper.)
+fn root_if_empty(path: &str) -> &str {
+    if path.is_empty() { "/" } else { path }
+}
+
 fn arm(watch: bool, path: &ZString, kind: WatchKind) -> Armed {
     watch.then(|| (path.clone(), kind))
 }
@@ -92,7 +100,7 @@ fn get_data(
     Result<(crate::proto::ZData, crate::proto::Stat), ErrorCode>,
     Armed,
 ) {
-    let Some(n) = tree.get(path) else {
+    let Some(n) = tree.get(root_if_empty(path)) else {
         return (Err(ErrorCode::NoNode), None);
     };
     if let Err(e) = acl::check(tree.acl(n), perms::READ, auth) {
@@ -114,7 +122,7 @@ fn exists(
     if path.as_bytes().contains(&0) {
         return (Err(ErrorCode::BadArguments), None);
     }
-    match tree.get(path) {
+    match tree.get(root_if_empty(path)) {
         Some(n) => {
             if let Err(e) = acl::check(tree.acl(n), perms::READ, auth) {
                 return (Err(e), None);

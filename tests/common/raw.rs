@@ -31,6 +31,7 @@ pub mod op {
     pub const CHECK_WATCHES: i32 = 17;
     pub const REMOVE_WATCHES: i32 = 18;
     pub const CREATE_CONTAINER: i32 = 19;
+    pub const DELETE_CONTAINER: i32 = 20;
     pub const CREATE_TTL: i32 = 21;
     pub const MULTI_READ: i32 = 22;
     pub const AUTH: i32 = 100;
@@ -57,6 +58,7 @@ pub mod err {
     pub const NO_CHILDREN_FOR_EPHEMERALS: i32 = -108;
     pub const NODE_EXISTS: i32 = -110;
     pub const NOT_EMPTY: i32 = -111;
+    pub const SESSION_EXPIRED: i32 = -112;
     pub const INVALID_ACL: i32 = -114;
     pub const AUTH_FAILED: i32 = -115;
     pub const NO_WATCHER: i32 = -121;
