@@ -143,6 +143,23 @@ pub async fn run(
     };
     loop {
         core.turn().await;
+        if !distributed && core.log.in_flight() {
+            // A standalone server has nothing to do during its write that
+            // cannot wait for it (no peers to send to or hear from), and its
+            // next write cannot start before this one ends. Waiting on the
+            // device, not on the bell, takes the requests that arrive
+            // meanwhile in one turn: woken by each, the loop would prepare
+            // them a few at a time and pay a park and a wakeup for each few
+            // (2.5x the io_uring entries per write, measured).
+            let written = core.log.wait();
+            if let Some(result) = written {
+                core.events.input(Input::LogWritten(result));
+            }
+            // The executor's other tasks (the snapshot walk, the relays) get
+            // their turn before the loop's next one.
+            glommio::executor().yield_task_queue_now().await;
+            continue;
+        }
         let now = core.clock.now();
         let wait_ms = core
             .seq

@@ -149,12 +149,7 @@ impl TxnLog {
     /// segment created for them is removed again.
     pub fn append(&mut self, first_zxid: Zxid, records: &[u8]) -> io::Result<()> {
         self.submit(first_zxid, records)?;
-        let seg = self
-            .current
-            .as_mut()
-            .expect("a write in flight has its segment");
-        let result = seg.wait_append();
-        self.finish(result)
+        self.wait().expect("a write was just submitted")
     }
 
     /// Starts the durable write of encoded records whose first txn is
@@ -213,6 +208,19 @@ impl TxnLog {
             .as_mut()
             .expect("a write in flight has its segment");
         let result = seg.poll_append()?;
+        Some(self.finish(result))
+    }
+
+    /// Blocks until the write in flight is durable (or failed) and reports it
+    /// as `poll` would; `None` when none is in flight. The eventfd is still
+    /// signalled, so a reader of it sees one signal with nothing to poll.
+    pub fn wait(&mut self) -> Option<io::Result<()>> {
+        self.pending.as_ref()?;
+        let seg = self
+            .current
+            .as_mut()
+            .expect("a write in flight has its segment");
+        let result = seg.wait_append();
         Some(self.finish(result))
     }
 
