@@ -32,13 +32,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-/// Replies and events buffered beyond this stop the reader until the writer
-/// has drained them: a client that does not read costs bounded memory.
+/// Replies and events buffered (queued, or taken by the writer and not yet
+/// written) beyond this stop the reader until the writer has drained them: a
+/// client that does not read costs bounded memory (`docs/architecture.md` §5).
 const OUT_BYTES_MAX: usize = 4 << 20;
 /// Watch events keep arriving while the reader is paused; a client whose
 /// unread output passes this is disconnected rather than buffered without
 /// bound (its session survives and may reconnect).
-const OUT_BYTES_HARD_MAX: usize = 64 << 20;
+const OUT_BYTES_HARD_MAX: usize = 16 << 20;
 const READ_CHUNK_BYTES: usize = 64 << 10;
 /// A read is offered at least this much room; with less left, a new buffer.
 const READ_MIN_SPARE_BYTES: usize = 8 << 10;
@@ -50,6 +51,10 @@ pub struct Conn {
     session: Cell<SessionId>,
     auth: RefCell<Arc<AuthContext>>,
     out: RefCell<BytesMut>,
+    /// Bytes of `out` taken by the writer and not yet written.
+    writing: Cell<usize>,
+    /// The most output (`out` and `writing`) this connection has held.
+    out_peak: Cell<usize>,
     wake_writer: LocalSender<()>,
     /// Requests sent to the sequencer and not yet answered, in order.
     in_flight: RefCell<VecDeque<(i32, OpCode, Instant)>>,
@@ -155,6 +160,8 @@ pub async fn serve<S: Stream>(
         session: Cell::new(SessionId(0)),
         auth: RefCell::new(Arc::new(auth)),
         out: RefCell::new(BytesMut::new()),
+        writing: Cell::new(0),
+        out_peak: Cell::new(0),
         wake_writer: wake_tx,
         in_flight: RefCell::new(VecDeque::new()),
         handshake: hs_tx,
@@ -178,6 +185,9 @@ pub async fn serve<S: Stream>(
     writer.await;
     shard.unregister(conn.id);
     drop(slot);
+    if conn.out_peak.get() >= Shard::RETURN_MEMORY_AFTER_BYTES {
+        shard.return_memory_soon();
+    }
     let session = conn.session.get();
     if session.0 != 0 && !conn.session_ended.get() {
         shard
@@ -203,7 +213,13 @@ async fn write_loop<S: Stream>(
             if buf.is_empty() {
                 break;
             }
-            if wr.write_all(&buf).await.is_err() {
+            // Counted against the connection's output until written (the
+            // allocation lives as long as `buf`).
+            conn.writing.set(buf.len());
+            let written = wr.write_all(&buf).await;
+            conn.writing.set(0);
+            drop(buf);
+            if written.is_err() {
                 io_failed = true;
                 conn.dead.set(true);
                 break;
@@ -242,9 +258,17 @@ async fn read_loop<S: Stream>(
     let mut rbuf = ReadBuf::new();
     let mut handshaken = false;
     let mut need = 0;
+    let outstanding_max = shard.shared.config.global_outstanding_limit.max(1) as usize;
     loop {
-        // Every complete frame in the buffer, then one ring for the burst.
+        // Every complete frame in the buffer, then one ring for the burst;
+        // the backpressure check comes before each frame, since one buffer
+        // of small requests can ask for thousands of large replies.
+        let mut stalled = false;
         while rbuf.data().len() >= 4 {
+            if conn.backlogged(outstanding_max) {
+                stalled = true;
+                break;
+            }
             let d = rbuf.data();
             let word = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
             if !handshaken && let Some(cmd) = admin::four_letter_word(word) {
@@ -284,15 +308,15 @@ async fn read_loop<S: Stream>(
         shard.ring_sequencer();
         // Backpressure: stop reading while this client's replies pile up or
         // too many of its requests are in flight.
-        let outstanding_max = shard.shared.config.global_outstanding_limit.max(1) as usize;
-        while !conn.dead.get()
-            && (conn.out.borrow().len() > OUT_BYTES_MAX
-                || conn.in_flight.borrow().len() >= outstanding_max)
-        {
+        while !conn.dead.get() && conn.backlogged(outstanding_max) {
             glommio::timer::sleep(Duration::from_millis(1)).await;
         }
         if conn.dead.get() || conn.closing.get() {
             return;
+        }
+        if stalled {
+            // Frames already read go first.
+            continue;
         }
         match rd.read(rbuf.spare(std::mem::take(&mut need))).await {
             Ok(0) | Err(_) => return,
@@ -354,6 +378,13 @@ impl ReadBuf {
 }
 
 impl Conn {
+    /// Whether the reader must wait: more replies and events held than
+    /// [`OUT_BYTES_MAX`], or `outstanding_max` requests in flight.
+    fn backlogged(&self, outstanding_max: usize) -> bool {
+        self.out.borrow().len() + self.writing.get() > OUT_BYTES_MAX
+            || self.in_flight.borrow().len() >= outstanding_max
+    }
+
     fn wake(&self) {
         let _ = self.wake_writer.try_send(());
     }
@@ -367,8 +398,9 @@ impl Conn {
         let at = w.begin_frame();
         f(&mut w);
         w.end_frame(at);
-        let unread = out.len();
+        let unread = out.len() + self.writing.get();
         drop(out);
+        self.out_peak.set(self.out_peak.get().max(unread));
         if unread > OUT_BYTES_HARD_MAX {
             tracing::warn!(peer = %self.peer, unread, "closing connection: client is not reading its replies and events");
             self.dead.set(true);

@@ -11,6 +11,7 @@ use crate::proto::{SessionId, WatcherEvent};
 use crate::watch::ConnId;
 use foldhash::{HashMap, HashSet};
 use futures_rustls::TlsAcceptor;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::ConnectedSender;
 use glommio::net::TcpListener;
 use std::cell::{Cell, RefCell};
@@ -50,6 +51,9 @@ pub struct Shard {
     pending_watches: RefCell<Vec<PendingWatch>>,
     next_conn: Cell<u64>,
     events: RefCell<Vec<(ConnId, WatcherEvent)>>,
+    /// Rung when a connection that held much output has gone (see
+    /// [`memory_returner`]).
+    return_memory: LocalSender<()>,
 }
 
 impl Shard {
@@ -86,6 +90,15 @@ impl Shard {
         if session.0 != 0 {
             self.touched.borrow_mut().insert(session);
         }
+    }
+
+    /// A connection that held at least this much output has closed: its
+    /// buffers are worth handing back to the OS.
+    pub const RETURN_MEMORY_AFTER_BYTES: usize = 1 << 20;
+
+    /// Asks [`memory_returner`] to hand this thread's free memory back.
+    pub fn return_memory_soon(&self) {
+        let _ = self.return_memory.try_send(());
     }
 
     pub fn new_conn_id(&self) -> ConnId {
@@ -230,6 +243,7 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
     // needed: dropped, the bell closes when the sequencer goes.
     let (bell, _) = Bell::new(vec![wiring.from_sequencer]);
     let to_sequencer = wiring.to_sequencer.connect().await;
+    let (return_memory, returned) = local_channel::new_bounded(1);
     let shard = Rc::new(Shard {
         id,
         shared: shared.clone(),
@@ -241,9 +255,11 @@ pub async fn run(id: ShardId, shared: Arc<Shared>, wiring: Wiring) -> anyhow::Re
         pending_watches: RefCell::new(Vec::new()),
         next_conn: Cell::new(0),
         events: RefCell::new(Vec::new()),
+        return_memory,
     });
     glommio::spawn_local(dispatcher(shard.clone(), bell)).detach();
     glommio::spawn_local(touch_reporter(shard.clone())).detach();
+    glommio::spawn_local(memory_returner(returned)).detach();
 
     let c = &shared.config;
     let plain = match c.client_port {
@@ -468,6 +484,19 @@ async fn dispatcher(shard: Rc<Shard>, bell: Bell) {
         }
         shard.drain_inbound();
         shard.ring_sequencer();
+    }
+}
+
+/// Hands the memory this thread freed back to the OS when asked, at most
+/// once a second. mimalloc keeps freed pages for the thread's later
+/// allocations, so the megabytes a slow reader's replies took would stay
+/// in the RSS after it left; a forced collect purges them.
+async fn memory_returner(asked: LocalReceiver<()>) {
+    while asked.recv().await.is_some() {
+        // SAFETY: mi_collect takes no pointers; forcing it only costs time
+        // (a walk of this thread's heap).
+        unsafe { libmimalloc_sys::mi_collect(true) };
+        glommio::timer::sleep(Duration::from_secs(1)).await;
     }
 }
 

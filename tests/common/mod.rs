@@ -307,6 +307,11 @@ impl Server {
         }
     }
 
+    /// The spawned server's process id (`None` for an external server).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Sends a four-letter word and returns the whole answer.
     pub fn four_letter(&self, word: &str) -> String {
         four_letter(&self.addr, word)

@@ -36,12 +36,15 @@ pub mod op {
     pub const MULTI_READ: i32 = 22;
     pub const AUTH: i32 = 100;
     pub const SET_WATCHES: i32 = 101;
+    pub const SET_WATCHES2: i32 = 105;
     pub const SASL: i32 = 102;
     pub const GET_EPHEMERALS: i32 = 103;
     pub const GET_ALL_CHILDREN_NUMBER: i32 = 104;
     pub const ADD_WATCH: i32 = 106;
     pub const WHO_AM_I: i32 = 107;
     pub const CLOSE_SESSION: i32 = -11;
+    pub const CREATE_SESSION: i32 = -10;
+    pub const NOTIFICATION: i32 = 0;
     pub const ERROR: i32 = -1;
 }
 
