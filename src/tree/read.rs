@@ -400,11 +400,20 @@ mod tests {
     #[test]
     fn get_data_of_missing_or_invalid_path_is_no_node_without_watch() {
         let t = tree();
-        for p in ["/nope", "/a/", "", "a", "/a//b"] {
+        for p in ["/nope", "/a/", "a", "/a//b"] {
             let out = run(&t, get_data(p, true), &anyone());
             assert_eq!(out.result, Err(ErrorCode::NoNode), "{p:?}");
             assert!(out.watch.is_none());
         }
+    }
+
+    #[test]
+    fn get_data_of_the_empty_path_reads_the_root() {
+        let t = tree();
+        let root = run(&t, get_data("/", false), &anyone());
+        let empty = run(&t, get_data("", false), &anyone());
+        assert!(empty.result.is_ok());
+        assert_eq!(empty.result, root.result);
     }
 
     #[test]
