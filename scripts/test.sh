@@ -7,6 +7,9 @@
 #   fmt      cargo fmt --all -- --check
 #   clippy   cargo clippy --all-targets -- -D warnings
 #   test     cargo test --release (integration tests run the optimized server)
+#   fuzz     scripts/fuzz.sh: each cargo-fuzz target (fuzz/, stable Rust, no sanitizer) for
+#            FUZZ_SECONDS (default 5; the build takes most of the step) from fuzz/corpus; a
+#            crash fails. Longer runs: scripts/fuzz.sh 20 (or more), recorded in fuzz/README.md
 #   server   build target/release/corral, start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
@@ -41,7 +44,8 @@
 #            dataLogDir and must show the same tree (own servers, ports and temp dirs)
 #
 # Environment:
-#   SKIP_CARGO=1        skip fmt, clippy and cargo test
+#   SKIP_CARGO=1        skip fmt, clippy, cargo test and fuzz
+#   FUZZ_SECONDS=5      run time of each fuzz target
 #   ZK_HOSTS=host:port  run the interop steps against this already running server instead of
 #                       starting corral (e.g. ZK_HOSTS=127.0.0.1:2181 SKIP_CARGO=1 ./scripts/test.sh);
 #                       ZK_REF_38=1 / ZK_EXTENDED_TYPES=1 / ZK_CONTAINER_WAIT_S describe it to
@@ -141,8 +145,11 @@ if [ "${SKIP_CARGO:-0}" != 1 ]; then
   begin test "cargo test --release"
   cargo test --release
   done_step
+  begin fuzz "scripts/fuzz.sh ${FUZZ_SECONDS:-5} (every fuzz target from its checked-in corpus)"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-5}"
+  done_step
 else
-  say "SKIP_CARGO=1: skipping fmt, clippy, cargo test"
+  say "SKIP_CARGO=1: skipping fmt, clippy, cargo test, fuzz"
 fi
 
 # ---- server under test ------------------------------------------------------------------

@@ -17,6 +17,7 @@ mod x500;
 use std::sync::Arc;
 
 pub use store::{StoreError, StoreField, StoreSettings, StoreType};
+pub use verify::ClientVerifier;
 pub use x500::subject_rfc2253;
 
 /// `ssl.clientAuth`: ZooKeeper's default is `need`.
