@@ -283,9 +283,18 @@ fn connections_beyond_max_client_cnxns_are_closed() {
     for s in sessions.iter_mut() {
         assert_eq!(s.exists("/", false).err, 0, "the first five keep working");
     }
-    // Freeing a slot lets a new client in.
+    // Freeing a slot lets a new client in: once the server has finished closing the first
+    // connection, which it does after the closeSession reply has gone out (hang-guarded).
     let first = sessions.remove(0);
     first.close();
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while Session::connect_with(server.addr(), &ConnectRequest::new_session(30_000)).is_none() {
+        assert!(
+            std::time::Instant::now() < guard,
+            "the closed session's slot never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert_serves_others(&server);
     for s in sessions {
         s.close();

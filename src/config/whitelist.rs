@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 /// The four-letter words ZooKeeper knows (what `*` enables).
 pub const KNOWN_FOUR_LETTER_WORDS: &[&str] = &[
     "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr", "stat",
-    "wchc", "wchp", "wchs", "mntr", "isro", "icfg", "sysp",
+    "wchc", "wchp", "wchs", "mntr", "isro", "icfg", "sysp", "hash",
 ];
 
 /// The parsed whitelist.
