@@ -19,17 +19,7 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$d"; }
 trap cleanup EXIT
 port=$(free_port)
-mkdir -p "$d/data" "$d/log"
-cat >"$d/zoo.cfg" <<CFG
-tickTime=2000
-clientPort=$port
-clientPortAddress=127.0.0.1
-dataDir=$d/data
-dataLogDir=$d/log
-maxClientCnxns=0
-forceSync=yes
-4lw.commands.whitelist=*
-CFG
+bench_server_cfg "$d" "$port"
 RUST_LOG=warn "$BIN" serve --config "$d/zoo.cfg" >"$d/out.log" 2>&1 &
 pid=$!
 until four_letter srvr "$port" | grep -q '^Mode: '; do sleep 0.1; done

@@ -23,17 +23,7 @@ BENCH=$AFTER
 start() {  # name bin -> sets PORT_<name> PID_<name>
   local name=$1 bin=$2 port d
   port=$(free_port); d=$WORK/$name
-  mkdir -p "$d/data" "$d/log"
-  cat >"$d/zoo.cfg" <<EOF
-tickTime=2000
-clientPort=$port
-clientPortAddress=127.0.0.1
-dataDir=$d/data
-dataLogDir=$d/log
-maxClientCnxns=0
-forceSync=yes
-4lw.commands.whitelist=*
-EOF
+  bench_server_cfg "$d" "$port"
   RUST_LOG=warn "$bin" serve --config "$d/zoo.cfg" >"$d/out.log" 2>&1 &
   PIDS+=($!)
   eval "PORT_$name=$port PID_$name=$!"

@@ -28,6 +28,23 @@ four_letter() {
   timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$2 && printf '%s' '$1' >&3 && cat <&3" 2>/dev/null || true
 }
 
+# bench_server_cfg DIR PORT - writes DIR/zoo.cfg (and DIR/data, DIR/log) for a standalone
+# server as the benchmarks run one: loopback on PORT, dataLogDir apart, fsync on, no
+# per-IP connection limit, every four-letter word.
+bench_server_cfg() {
+  mkdir -p "$1/data" "$1/log"
+  cat >"$1/zoo.cfg" <<CFG
+tickTime=2000
+clientPort=$2
+clientPortAddress=127.0.0.1
+dataDir=$1/data
+dataLogDir=$1/log
+maxClientCnxns=0
+forceSync=yes
+4lw.commands.whitelist=*
+CFG
+}
+
 # corral_bin REPO - prints the absolute path of the corral binary to run: $CORRAL_BIN when
 # set, else release/corral in cargo's target directory for REPO ($CARGO_TARGET_DIR when set,
 # relative to REPO as cargo takes it, else REPO/target), built first when missing. Fails when
