@@ -288,14 +288,19 @@ fn connections_beyond_max_client_cnxns_are_closed() {
     let first = sessions.remove(0);
     first.close();
     let guard = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while Session::connect_with(server.addr(), &ConnectRequest::new_session(30_000)).is_none() {
+    let mut newcomer = loop {
+        if let Some(s) = Session::connect_with(server.addr(), &ConnectRequest::new_session(30_000))
+        {
+            break s;
+        }
         assert!(
             std::time::Instant::now() < guard,
             "the closed session's slot never came back"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert_serves_others(&server);
+    };
+    assert_eq!(newcomer.exists("/", false).err, 0, "the newcomer is served");
+    newcomer.close();
     for s in sessions {
         s.close();
     }
