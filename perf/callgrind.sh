@@ -23,7 +23,7 @@ MODE=${MODE:-callgrind}
 # valgrind <= 3.19 holds its big lock across a blocking io_uring_enter, which deadlocks glommio;
 # a build with io_uring_enter marked SfMayBlock is needed (perf/profile-2026-11-21.md says how).
 VG=${VG:-/opt/valgrind-uring/bin}
-CORRAL=${CORRAL:-$(cd "$(dirname "$0")/.." && pwd)/target/release/corral}
+CORRAL=${CORRAL:-$(cd "$(dirname "$0")/.." && . scripts/lib.sh && corral_bin "$(pwd)")}
 OUT=${OUT:-/tmp/corral-cg.$CELL.$MODE}
 rm -rf "$OUT"
 mkdir -p "$OUT/data" "$OUT/log"

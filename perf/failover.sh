@@ -25,8 +25,9 @@ trap cleanup EXIT
 
 apt_ensure zookeeper
 cargo build --release --quiet --bin corral --example failover_probe
-CORRAL=$(pwd)/target/release/corral
-PROBE=$(pwd)/target/release/examples/failover_probe
+RELEASE=$(cargo_target_dir .)/release
+CORRAL=$RELEASE/corral
+PROBE=$RELEASE/examples/failover_probe
 ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-nop.jar
 
 # layout KIND: writes $WORK/KIND/nN/zoo.cfg (+ myid) for N=1..3 on free ports.

@@ -20,15 +20,16 @@ cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm
 trap cleanup EXIT
 
 cargo build --release --quiet --bin corral --example gen_datadir
+RELEASE=$(cargo_target_dir .)/release
 SRC=$WORK/src
-./target/release/examples/gen_datadir "$SRC" "$NODES" "$TXNS"
+"$RELEASE"/examples/gen_datadir "$SRC" "$NODES" "$TXNS"
 PROBE_PATH=/bench/p0000/n00000
 
 run_corral() {
   local dir=$WORK/run port; port=$(free_port)
   rm -rf "$dir"; cp -r "$SRC" "$dir"; sync
   local start; start=$(date +%s.%N)
-  ./target/release/corral serve --override clientPort="$port" --override clientPortAddress=127.0.0.1 \
+  "$RELEASE"/corral serve --override clientPort="$port" --override clientPortAddress=127.0.0.1 \
     --override dataDir="$dir/data" --override dataLogDir="$dir/log" >"$WORK/corral.log" 2>&1 &
   local pid=$!; PIDS+=("$pid")
   python3 perf/serving_probe.py 127.0.0.1 "$port" "$PROBE_PATH" "$start"

@@ -18,7 +18,8 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cargo build --release --quiet --bin corral --example gen_datadir
-./target/release/examples/gen_datadir "$WORK/src" "$NODES" 0
+RELEASE=$(cargo_target_dir .)/release
+"$RELEASE"/examples/gen_datadir "$WORK/src" "$NODES" 0
 run() {  # label snapCount
   local label=$1 snap=$2 dir=$WORK/run port; port=$(free_port)
   rm -rf "$dir"; cp -r "$WORK/src" "$dir"; sync
@@ -26,12 +27,12 @@ run() {  # label snapCount
   if [ -n "${SNAP_BASE:-}" ]; then  # snapshots on another device (e.g. /dev/shm)
     data=$SNAP_BASE/corral-snaplat-data; rm -rf "$data"; cp -r "$dir/data" "$data"
   fi
-  ./target/release/corral serve --override clientPort="$port" --override clientPortAddress=127.0.0.1 \
+  "$RELEASE"/corral serve --override clientPort="$port" --override clientPortAddress=127.0.0.1 \
     --override dataDir="$data" --override dataLogDir="$dir/log" --override snapCount="$snap" \
     >"$WORK/$label.log" 2>&1 &
   PID=$!
   python3 perf/serving_probe.py 127.0.0.1 "$port" /bench/p0000/n00000 "$(date +%s.%N)" >/dev/null
-  ./target/release/corral bench --servers "127.0.0.1:$port" --sessions 8 --inflight 4 \
+  "$RELEASE"/corral bench --servers "127.0.0.1:$port" --sessions 8 --inflight 4 \
     --ratio 0:1 --writes set --rate "$RATE" --warmup 3 --duration "$SECS" --server-pid "$PID" \
     --label "$label" --json "$WORK/out.jsonl" --quiet 2>&1 | grep -E "p99|ops/s|label|latency" || true
   echo "$label: $(grep -c 'Snapshot .* written' "$WORK/$label.log" || true) snapshots written"

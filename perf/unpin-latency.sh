@@ -18,16 +18,17 @@ PID=""
 cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
 cargo build --release --quiet --bin corral --example gen_datadir
-./target/release/examples/gen_datadir "$WORK/src" "$NODES" 0
+RELEASE=$(cargo_target_dir .)/release
+"$RELEASE"/examples/gen_datadir "$WORK/src" "$NODES" 0
 bench() {  # port label
-  ./target/release/corral bench --servers "127.0.0.1:$1" --sessions 8 --inflight 4 --ratio 10:1 \
+  "$RELEASE"/corral bench --servers "127.0.0.1:$1" --sessions 8 --inflight 4 --ratio 10:1 \
     --rate "$RATE" --warmup 0 --duration 2 --server-pid "$PID" --label "$2" --quiet 2>&1 \
     | grep -E "^ *(reads|writes|all)|ops/s" || true
 }
 for r in $(seq 1 "$ROUNDS"); do
   dir=$WORK/run; port=$(free_port)
   rm -rf "$dir"; cp -r "$WORK/src" "$dir"; sync
-  ./target/release/corral serve --override clientPort="$port" --override clientPortAddress=127.0.0.1 \
+  "$RELEASE"/corral serve --override clientPort="$port" --override clientPortAddress=127.0.0.1 \
     --override dataDir="$dir/data" --override dataLogDir="$dir/log" >"$WORK/corral.log" 2>&1 &
   PID=$!
   python3 perf/serving_probe.py 127.0.0.1 "$port" /bench/p0000/n00000 "$(date +%s.%N)" >/dev/null

@@ -135,7 +135,8 @@ ZK_VERSION=$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown
 
 say "building corral (release)"
 cargo build --release --bin corral --example disk_probe >&2
-CORRAL=$REPO/target/release/corral
+RELEASE=$(cargo_target_dir "$REPO")/release
+CORRAL=$RELEASE/corral
 
 # ---- the disk's limit -----------------------------------------------------------------------
 # Synced sequential writes on the filesystem that will hold both servers' logs, the same way
@@ -144,7 +145,7 @@ if [ -z "${DISK_PROBE_JSON:-}" ]; then
   say "disk probe (synced writes) in $WORK"
   mkdir -p "$WORK/disk-probe"
   DISK_PROBE_JSON=$WORK/disk-probe.json
-  "$REPO/target/release/examples/disk_probe" "$WORK/disk-probe" --runs 3 --run-ms 300 \
+  "$RELEASE/examples/disk_probe" "$WORK/disk-probe" --runs 3 --run-ms 300 \
     --json "$DISK_PROBE_JSON" >&2
   rm -rf "$WORK/disk-probe"
 fi

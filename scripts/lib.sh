@@ -45,16 +45,21 @@ forceSync=yes
 CFG
 }
 
+# cargo_target_dir REPO - prints cargo's target directory for the workspace at REPO, as
+# cargo itself settles it ($CARGO_TARGET_DIR, build.target-dir in a .cargo/config.toml, or
+# REPO/target), absolute.
+cargo_target_dir() {
+  (cd "$1" && cargo metadata --format-version 1 --no-deps) \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
+
 # corral_bin REPO - prints the absolute path of the corral binary to run: $CORRAL_BIN when
-# set, else release/corral in cargo's target directory for REPO ($CARGO_TARGET_DIR when set,
-# relative to REPO as cargo takes it, else REPO/target), built first when missing. Fails when
-# it is not an executable.
+# set, else release/corral in cargo's target directory for REPO (cargo_target_dir), built
+# first when missing. Fails when it is not an executable.
 corral_bin() {
-  local bin=${CORRAL_BIN:-} target
+  local bin=${CORRAL_BIN:-}
   if [ -z "$bin" ]; then
-    target=${CARGO_TARGET_DIR:-target}
-    case $target in /*) ;; *) target=$1/$target ;; esac
-    bin=$target/release/corral
+    bin=$(cargo_target_dir "$1")/release/corral || return 2
     if [ ! -x "$bin" ]; then
       echo "==> building corral (release)" >&2
       (cd "$1" && cargo build --release --bin corral >&2)

@@ -10,11 +10,12 @@
 #   fuzz     scripts/fuzz.sh: each cargo-fuzz target (fuzz/, stable Rust, no sanitizer) for
 #            FUZZ_SECONDS (default 5; the build takes most of the step) from fuzz/corpus; a
 #            crash fails. Longer runs: scripts/fuzz.sh 20 (or more), recorded in fuzz/README.md
-#   server   build target/release/corral, start it on a free port with a temp dataDir
+#   server   build the release corral (in cargo's target directory, wherever CARGO_TARGET_DIR
+#            or a cargo config puts it), start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
 #   kazoo-upstream  kazoo's OWN test suite (kazoo.tests, shipped in kazoo's wheel) through
-#            scripts/compat/kazoo.sh target/release/corral: kazoo's harness starts, stops
+#            scripts/compat/kazoo.sh <release corral>: kazoo's harness starts, stops
 #            and restarts corral servers of its own (free ports, temp dataDirs; not
 #            $ZK_HOSTS, like interchange and zkfiles); its venv is
 #            target/kazoo-upstream-venv. The tests it deselects, each with its reason
@@ -39,7 +40,12 @@
 #   The ensemble steps start and stop their own servers (free ports, temp dirs; not
 #   $ZK_HOSTS) and print each check that fails against corral for a known, reported reason
 #   as "KNOWN FAILURE: what -- why" (listed again at the end of the step).
-#   interchange  tests/interop/interchange.sh target/release/corral: corral and Apache
+#   admin    tests/interop/admin_check.py: a standalone Apache ZooKeeper 3.8 with its Jetty
+#            AdminServer (servlet-api.jar on the class path) and corral with its AdminServer and
+#            Prometheus endpoint, given the same state: the same command list, every command's
+#            JSON of the same shape, the same error answers; corral's /metrics parsed with
+#            prometheus_client's parser: ZooKeeper's metric names and types, corral's own
+#   interchange  tests/interop/interchange.sh <release corral>: corral and Apache
 #            ZooKeeper 3.8 (the zookeeper package's jar) start on each other's dataDir and
 #            dataLogDir and must show the same tree (own servers, ports and temp dirs)
 #
@@ -58,6 +64,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 REPO=$(pwd)
+# Where cargo puts its builds: every step runs the binaries from there.
+RELEASE=$(cargo_target_dir "$REPO")/release
 VENV=$REPO/target/interop-venv
 REQS=$REPO/tests/interop/requirements.txt
 
@@ -117,7 +125,7 @@ fourlw() {  # cmd host port
 
 # ---- deps -------------------------------------------------------------------------------
 begin deps "system packages and the Python venv"
-apt_ensure zookeeper libslf4j-java netcat-openbsd python3-venv
+apt_ensure zookeeper libslf4j-java libservlet-api-java netcat-openbsd python3-venv
 command -v java >/dev/null || apt_ensure default-jre-headless
 [ -r /usr/share/java/zookeeper.jar ] || { say "zkCli jar /usr/share/java/zookeeper.jar missing"; exit 1; }
 if [ ! -x "$VENV/bin/python" ]; then
@@ -164,7 +172,7 @@ else
   SERVER_LOG=$SERVER_DIR/corral.log
   mkdir -p "$SERVER_DIR/data"
   PORT=$(free_port)
-  target/release/corral serve \
+  "$RELEASE/corral" serve \
     --override "clientPort=$PORT" \
     --override "dataDir=$SERVER_DIR/data" \
     --override clientPortAddress=127.0.0.1 \
@@ -211,7 +219,7 @@ done_step
 # scripts/compat/kazoo.sh lets it start corral servers of its own.
 begin kazoo-upstream "kazoo's own test suite (kazoo.tests) against corral"
 cargo build --release --bin corral
-scripts/compat/kazoo.sh target/release/corral
+scripts/compat/kazoo.sh "$RELEASE/corral"
 done_step
 
 # ---- on-disk interchange with Apache ZooKeeper ------------------------------------------
@@ -219,19 +227,22 @@ done_step
 # the other on the same directories.
 begin interchange "corral and Apache ZooKeeper 3.8 read each other's data directories"
 cargo build --release --bin corral
-PYTHON=$VENV/bin/python tests/interop/interchange.sh target/release/corral
+PYTHON=$VENV/bin/python tests/interop/interchange.sh "$RELEASE/corral"
 done_step
 
 begin zkfiles "corral data reads ZooKeeper's files; ZooKeeper's tools read corral's"
 cargo build --release --bin corral --example write_zk_files
-tests/interop/zk_files_check.sh target/release/corral target/release/examples/write_zk_files
+tests/interop/zk_files_check.sh "$RELEASE/corral" "$RELEASE/examples/write_zk_files"
+done_step
+
+begin admin "the AdminServer side by side with Apache ZooKeeper 3.8's; /metrics parsed"
+cargo build --release --bin corral
+"$VENV/bin/python" tests/interop/admin_check.py "$RELEASE/corral"
 done_step
 
 # ---- ensembles --------------------------------------------------------------------------
 # Not against $ZK_HOSTS: each script starts, kills and restarts ensemble members of its own
 # (free ports, temp dirs) and stops them, by pid, on any exit.
-RELEASE=${CARGO_TARGET_DIR:-target}/release
-
 begin ensemble "a 3-member corral ensemble: the seed's command lines, clients, kill -9 of the leader"
 cargo build --release --bin corral
 PYTHON=$VENV/bin/python tests/interop/ensemble_check.sh "$RELEASE/corral"

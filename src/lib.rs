@@ -9,6 +9,7 @@ pub mod admin;
 pub mod bench;
 pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod proto;
 pub mod sasl;
 pub mod sequencer;

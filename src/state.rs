@@ -42,6 +42,8 @@ pub struct Shared {
     pub view: Mutex<crate::sequencer::View>,
     /// A leader's `Proposal sizes last/min/max` (`srst` resets them).
     pub proposal_sizes: Mutex<Option<ProposalSizes>>,
+    /// The sequencer's group commits.
+    pub log_stats: Arc<crate::metrics::LogStats>,
 }
 
 /// One shard's face to the rest of the process.
@@ -95,6 +97,7 @@ impl Shared {
             serving: AtomicU8::new(0),
             view: Mutex::new(crate::sequencer::View::default()),
             proposal_sizes: Mutex::new(None),
+            log_stats: Arc::default(),
         };
         Ok(shared)
     }
@@ -148,6 +151,9 @@ pub struct ShardStats {
     pub latency_min_us: AtomicU64,
     pub latency_max_us: AtomicU64,
     pub auth_failed: AtomicU64,
+    /// Requests answered here, and requests that went through the sequencer.
+    pub read_latency_us: crate::metrics::Summary,
+    pub update_latency_us: crate::metrics::Summary,
 }
 
 impl ShardStats {

@@ -35,6 +35,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+. "$repo/scripts/lib.sh"  # corral_bin
 
 src=${CURATOR_SRC:-}
 server=corral
@@ -171,10 +172,7 @@ if [ ! -f "$build/.done" ] || [ "$here/curator" -nt "$build/.done" ]; then
 fi
 
 if [[ $server == corral || $server == both ]]; then
-  CORRAL_BIN=${CORRAL_BIN:-$repo/target/release/corral}
-  if [ ! -x "$CORRAL_BIN" ]; then
-    (cd "$repo" && cargo build --release --bin corral)
-  fi
+  CORRAL_BIN=$(corral_bin "$repo")
 fi
 
 # --- run ----------------------------------------------------------------------

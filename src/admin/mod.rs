@@ -5,6 +5,12 @@
 //! Reads snapshots of server state (counters, connection infos, the tree's
 //! size); never changes anything but statistics (`crst`, `srst`).
 
+pub mod commands;
+pub mod http;
+mod json;
+mod monitor;
+pub mod prometheus;
+
 use crate::state::Shared;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -259,98 +265,10 @@ fn environment() -> String {
 }
 
 fn monitor(shared: &Shared) -> String {
-    let Some(mode) = shared.serving() else {
-        return NOT_SERVING.to_string();
-    };
-    let view = shared.view.lock().clone();
-    let t = totals(shared);
-    let tree = shared.tree.read();
-    let (watches, ephemerals) = {
-        let w: usize = shared
-            .shards
-            .iter()
-            .map(|s| s.watches.lock().watch_count())
-            .sum();
-        let e = tree.ephemerals_count();
-        (w, e)
-    };
-    let fds = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let max_fds = {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the struct we own.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-        lim.rlim_cur
-    };
-    let avg_ms = if t.lat_count == 0 {
-        0.0
-    } else {
-        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
-    };
-    let mut out = String::new();
-    let mut kv = |k: &str, v: String| {
-        let _ = writeln!(out, "zk_{k}\t{v}");
-    };
-    kv("version", ZK_VERSION.to_string());
-    kv("server_state", mode.as_str().into());
-    kv(
-        "avg_latency",
-        java_double((avg_ms * 10000.0).round() / 10000.0),
-    );
-    kv("max_latency", (t.lat_max_us / 1000).to_string());
-    kv("min_latency", (t.lat_min_us / 1000).to_string());
-    kv("packets_received", t.received.to_string());
-    kv("packets_sent", t.sent.to_string());
-    kv("num_alive_connections", t.connections.to_string());
-    kv("outstanding_requests", t.outstanding.to_string());
-    kv("uptime", shared.started.elapsed().as_millis().to_string());
-    kv("znode_count", zk_node_count(&tree).to_string());
-    kv("watch_count", watches.to_string());
-    kv("ephemerals_count", ephemerals.to_string());
-    kv(
-        "approximate_data_size",
-        tree.approximate_data_size().to_string(),
-    );
-    kv("open_file_descriptor_count", fds.to_string());
-    kv("max_file_descriptor_count", max_fds.to_string());
-    kv(
-        "global_sessions",
-        shared.sessions_count.load(Relaxed).to_string(),
-    );
-    kv("local_sessions", "0".into());
-    kv("connection_drop_probability", "0.0".into());
-    kv("outstanding_tls_handshake", "0".into());
-    let auth_failed: u64 = shared
-        .shards
-        .iter()
-        .map(|s| s.stats.auth_failed.load(Relaxed))
-        .sum();
-    kv("auth_failed_count", auth_failed.to_string());
-    kv("quorum_size", view.quorum_size.to_string());
-    if mode != crate::sequencer::Mode::Standalone {
-        kv("peer_state", view.peer_state.clone());
+    match monitor::gather(shared) {
+        Some(m) => m.mntr(),
+        None => NOT_SERVING.to_string(),
     }
-    if mode == crate::sequencer::Mode::Leader {
-        // Leader-only gauges (ZooKeeper skips null gauges elsewhere).
-        kv("learners", view.learners.to_string());
-        kv("synced_followers", view.synced_followers.to_string());
-        kv(
-            "synced_non_voting_followers",
-            view.synced_non_voting_followers.to_string(),
-        );
-        kv("synced_observers", view.synced_observers.to_string());
-        kv("pending_syncs", view.pending_syncs.to_string());
-        kv("leader_uptime", view.leader_uptime_ms.to_string());
-        let (last, min, max) = proposal_sizes(shared);
-        kv("last_proposal_size", last.to_string());
-        kv("max_proposal_size", max.to_string());
-        kv("min_proposal_size", min.to_string());
-    }
-    out
 }
 
 /// ZooKeeper's DataTree stores the root twice (under "" and "/"), so its

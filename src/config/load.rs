@@ -7,7 +7,7 @@
 //! in a file never matters.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Location, Origin};
@@ -33,7 +33,9 @@ pub(super) fn load(
             path: path.to_path_buf(),
             source,
         })?;
-        let entries = properties::parse(&decode(bytes)).map_err(|e| ConfigError::Syntax {
+        let text = decode(bytes);
+        builder.config.initial_configuration.0 = text.clone();
+        let entries = properties::parse(&text).map_err(|e| ConfigError::Syntax {
             path: path.to_path_buf(),
             line: e.line,
             reason: e.reason,
@@ -47,6 +49,11 @@ pub(super) fn load(
         }
     }
     for (key, value) in overrides {
+        let text = &mut builder.config.initial_configuration.0;
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!("{}={}\n", key.trim(), value.trim()));
         builder.apply(Origin::Override, key.trim(), value.trim())?;
     }
     // ZooKeeper refuses a file without dataDir; corral has a default for the
@@ -101,6 +108,11 @@ struct Builder {
     /// key): refused if this is an ensemble, else warned about
     /// ([`Builder::settle_quorum_only`]).
     quorum_only: Vec<QuorumOnly>,
+    /// `metricsProvider.className`, `.httpHost`, `.httpPort`, settled in
+    /// [`Builder::settle_prometheus`].
+    metrics_class: Option<String>,
+    metrics_host: Option<IpAddr>,
+    metrics_port: Option<u16>,
 }
 
 /// A [`keys::Disposition::QuorumOnly`] key that is switched on.
@@ -459,6 +471,30 @@ impl Builder {
             "closeSessionTxn.enabled" => {
                 c.close_session_txn_enabled = parse_bool(value).map_err(bad)?
             }
+            "admin.enableServer" => c.admin_server.enabled = parse_bool(value).map_err(bad)?,
+            "admin.serverAddress" => {
+                let ip = parse_ip(value).ok_or_else(|| {
+                    bad("expected an IP address (host names are not resolved)".into())
+                })?;
+                c.admin_server.address.set_ip(ip);
+            }
+            "admin.serverPort" => c
+                .admin_server
+                .address
+                .set_port(parse_port(value).map_err(bad)?),
+            "admin.commandURL" => {
+                if !value.starts_with('/') {
+                    return Err(bad("expected a path starting with /".into()));
+                }
+                c.admin_server.command_url = value.trim_end_matches('/').to_string();
+            }
+            "metricsProvider.className" => self.metrics_class = Some(value.to_string()),
+            "metricsProvider.httpHost" => {
+                self.metrics_host = Some(parse_ip(value).ok_or_else(|| {
+                    bad("expected an IP address (host names are not resolved)".into())
+                })?)
+            }
+            "metricsProvider.httpPort" => self.metrics_port = Some(parse_port(value).map_err(bad)?),
             _ => return Ok(false),
         }
         Ok(true)
@@ -472,10 +508,30 @@ impl Builder {
         self.settle_servers()?;
         self.settle_quorum_only()?;
         self.settle_tls()?;
+        self.settle_prometheus();
         Ok(LoadedConfig {
             config: self.config,
             warnings: self.warnings,
         })
+    }
+
+    /// ZooKeeper's Prometheus provider serves `/metrics` on
+    /// `metricsProvider.httpHost` (default 0.0.0.0) and `.httpPort` (default
+    /// 7000). Other providers are not built; their metrics stay in `mntr`.
+    fn settle_prometheus(&mut self) {
+        let Some(class) = self.metrics_class.take() else {
+            return;
+        };
+        if class == crate::config::PROMETHEUS_PROVIDER {
+            let host = self.metrics_host.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+            self.config.prometheus = Some(SocketAddr::new(host, self.metrics_port.unwrap_or(7000)));
+        } else if !class.ends_with(".NullMetricsProvider") {
+            self.warnings.push(format!(
+                "metricsProvider.className={class} is not supported (only {}); no metrics \
+                 endpoint is served",
+                crate::config::PROMETHEUS_PROVIDER
+            ));
+        }
     }
 
     /// The server id: the `myid` key wins over `<dataDir>/myid` (which

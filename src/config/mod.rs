@@ -33,7 +33,7 @@ mod ensemble_tests;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, Location, Origin};
@@ -226,7 +226,53 @@ pub struct Config {
     /// `enforce.auth.schemes`, or `sessionRequireClientSASLAuth=true` (= sasl).
     /// Empty: not enforced.
     pub enforce_auth_schemes: Vec<String>,
+    /// ZooKeeper's AdminServer: its HTTP commands.
+    pub admin_server: AdminServerConfig,
+    /// ZooKeeper's Prometheus metrics provider: where `/metrics` is served,
+    /// when `metricsProvider.className` names it.
+    pub prometheus: Option<SocketAddr>,
+    /// The configuration as given: the AdminServer's `initial_configuration`.
+    pub initial_configuration: InitialConfiguration,
 }
+
+/// The configuration's text as given (the file's, then each override as a
+/// `key=value` line). A record of where the settings came from, not a
+/// setting: two configurations that mean the same compare equal whatever
+/// their texts.
+#[derive(Clone, Debug, Default)]
+pub struct InitialConfiguration(pub String);
+
+impl PartialEq for InitialConfiguration {
+    fn eq(&self, _: &InitialConfiguration) -> bool {
+        true
+    }
+}
+
+impl Eq for InitialConfiguration {}
+
+/// `admin.enableServer` (default true), `admin.serverAddress` (default
+/// 0.0.0.0), `admin.serverPort` (default 8080), `admin.commandURL` (default
+/// `/commands`), as ZooKeeper's `JettyAdminServer` reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminServerConfig {
+    pub enabled: bool,
+    pub address: SocketAddr,
+    pub command_url: String,
+}
+
+impl Default for AdminServerConfig {
+    fn default() -> AdminServerConfig {
+        AdminServerConfig {
+            enabled: true,
+            address: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            command_url: "/commands".into(),
+        }
+    }
+}
+
+/// ZooKeeper's Prometheus provider class (`metricsProvider.className`).
+pub const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
 
 /// The SASL server's users, from the JAAS login section.
 #[derive(Clone, PartialEq, Eq)]
@@ -337,6 +383,9 @@ impl Default for Config {
             sasl_super_users: Vec::new(),
             allow_sasl_failed_clients: false,
             enforce_auth_schemes: Vec::new(),
+            admin_server: AdminServerConfig::default(),
+            prometheus: None,
+            initial_configuration: InitialConfiguration::default(),
         }
     }
 }
@@ -383,7 +432,7 @@ impl Config {
 }
 
 /// The `-D` system properties in JVM flag strings (`SERVER_JVMFLAGS`,
-/// `JVMFLAGS`) that configure SASL, as overrides in order: the JAAS file
+/// `JVMFLAGS`) that configure SASL or the AdminServer, as overrides in order: the JAAS file
 /// (`java.security.auth.login.config`) and `zookeeper.*` SASL properties.
 /// Other flags (heap sizes, log settings) mean nothing to corral.
 pub fn jvm_flag_overrides<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<(String, String)> {
@@ -395,6 +444,7 @@ pub fn jvm_flag_overrides<'a>(flags: impl IntoIterator<Item = &'a str>) -> Vec<(
         "zookeeper.authProvider.",
         "zookeeper.sessionRequireClientSASLAuth",
         "zookeeper.allowSaslFailedClients",
+        "zookeeper.admin.",
     ];
     let mut out = Vec::new();
     for flags in flags {

@@ -343,7 +343,7 @@ fn unknown_key_is_a_warning_naming_where_it_was() {
 #[test]
 fn known_zookeeper_keys_are_accepted_without_warning() {
     let f = Fixture::new(
-        "admin.enableServer=false\nadmin.serverPort=8080\nmetricsProvider.className=x\n\
+        "admin.enableServer=false\nadmin.serverPort=8080\nmetricsProvider.className=org.apache.zookeeper.metrics.impl.NullMetricsProvider\n\
          snapSizeLimitInKb=4194304\nlocalSessionsEnabled=false\nskipACL=no\n\
          jvm.pause.monitor=true\nmaxResponseCacheSize=400\nsslQuorum=false\n",
     );
@@ -1243,4 +1243,71 @@ fn x509_super_user_is_read_and_tls_tuning_keys_are_accepted_quietly() {
         "{:?}",
         loaded.warnings
     );
+}
+
+#[test]
+fn the_admin_server_is_on_at_8080_unless_configured_otherwise() {
+    let f = Fixture::new("clientPort=40123\n");
+    let c = load_ok(&f, &[]).config;
+    assert_eq!(c.admin_server, AdminServerConfig::default());
+    assert_eq!(c.admin_server.address.to_string(), "0.0.0.0:8080");
+    let f = Fixture::new(
+        "admin.serverAddress=127.0.0.1\nadmin.serverPort=18080\nadmin.commandURL=/cmds/\n",
+    );
+    let c = load_ok(&f, &[("zookeeper.admin.enableServer", "false")]).config;
+    assert!(!c.admin_server.enabled);
+    assert_eq!(c.admin_server.address.to_string(), "127.0.0.1:18080");
+    assert_eq!(c.admin_server.command_url, "/cmds");
+    assert!(load_err(&f, &[("admin.serverPort", "0")]).contains("admin.serverPort"));
+    assert!(load_err(&f, &[("admin.commandURL", "cmds")]).contains("admin.commandURL"));
+}
+
+#[test]
+fn jvm_flags_configure_the_admin_server() {
+    let flags = "-Xmx1g -Dzookeeper.admin.serverPort=9090 -Dzookeeper.admin.enableServer=false";
+    assert_eq!(
+        jvm_flag_overrides([flags]),
+        owned(&[
+            ("zookeeper.admin.serverPort", "9090"),
+            ("zookeeper.admin.enableServer", "false")
+        ])
+    );
+}
+
+#[test]
+fn prometheus_is_served_only_when_its_provider_is_named() {
+    let f = Fixture::new("metricsProvider.httpPort=7001\n");
+    assert_eq!(load_ok(&f, &[]).config.prometheus, None);
+    let loaded = load_ok(&f, &[("metricsProvider.className", PROMETHEUS_PROVIDER)]);
+    assert_eq!(
+        loaded.config.prometheus.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:7001")
+    );
+    let f = Fixture::new(&format!(
+        "metricsProvider.className={PROMETHEUS_PROVIDER}\nmetricsProvider.httpHost=127.0.0.1\n"
+    ));
+    assert_eq!(
+        load_ok(&f, &[])
+            .config
+            .prometheus
+            .map(|a| a.to_string())
+            .as_deref(),
+        Some("127.0.0.1:7000")
+    );
+    let other = load_ok(&f, &[("metricsProvider.className", "com.example.Other")]);
+    assert_eq!(other.config.prometheus, None);
+    assert!(
+        other
+            .warnings
+            .iter()
+            .any(|w| w.contains("com.example.Other"))
+    );
+}
+
+#[test]
+fn the_initial_configuration_is_the_file_then_the_overrides() {
+    let f = Fixture::new("clientPort=40123");
+    let c = load_ok(&f, &[("tickTime", "500")]).config;
+    let text = std::fs::read_to_string(&f.cfg).expect("cfg");
+    assert_eq!(c.initial_configuration.0, format!("{text}\ntickTime=500\n"));
 }

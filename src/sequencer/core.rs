@@ -122,6 +122,8 @@ pub enum Action {
     AppendLog {
         first_zxid: Zxid,
         records: Bytes,
+        /// How many txns `records` holds.
+        txns: usize,
         roll: bool,
     },
     /// Persist the epoch files; answer with [`Input::EpochSaved`].
@@ -853,6 +855,7 @@ impl Sequencer {
             self.actions.push_back(Action::AppendLog {
                 first_zxid,
                 records,
+                txns: self.pipe.txns_in_flight(),
                 roll,
             });
         }

@@ -238,6 +238,11 @@ impl Pipeline {
         Some((first, records))
     }
 
+    /// Txns in the log write in flight (0: none).
+    pub fn txns_in_flight(&self) -> usize {
+        self.in_flight.unwrap_or(0)
+    }
+
     pub fn write_in_flight(&self) -> bool {
         self.in_flight.is_some()
     }

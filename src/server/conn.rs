@@ -646,7 +646,7 @@ impl Conn {
             req => {
                 let started = Instant::now();
                 self.execute_local(shard, hdr.xid, &req, None);
-                self.record_latency(shard, started);
+                self.record_latency(shard, started, false);
                 Flow::Continue
             }
         }
@@ -684,9 +684,17 @@ impl Conn {
         zxid
     }
 
-    fn record_latency(&self, shard: &Shard, started: Instant) {
+    /// `write`: the request went through the sequencer (ZooKeeper's
+    /// `updatelatency`); otherwise it was answered here (`readlatency`).
+    fn record_latency(&self, shard: &Shard, started: Instant, write: bool) {
         let us = started.elapsed().as_micros() as u64;
-        shard.public().stats.record_latency(us);
+        let stats = &shard.public().stats;
+        stats.record_latency(us);
+        if write {
+            stats.update_latency_us.record(us);
+        } else {
+            stats.read_latency_us.record(us);
+        }
         self.info.record_latency(us);
     }
 
@@ -956,7 +964,7 @@ impl Conn {
                     }
                 }
                 self.write_reply(shard, xid, zxid, &result);
-                self.record_latency(shard, started);
+                self.record_latency(shard, started, true);
                 if op == OpCode::CloseSession {
                     // Its reply is the connection's last word, whatever it says
                     // (the reader stopped at the request).
@@ -972,7 +980,7 @@ impl Conn {
                     return;
                 };
                 self.execute_local(shard, xid, &request, Some(zxid));
-                self.record_latency(shard, started);
+                self.record_latency(shard, started, false);
             }
             Reply::Connected { response, .. } => {
                 let response = response.map(|mut r| {

@@ -287,8 +287,10 @@ impl Core {
             Action::AppendLog {
                 first_zxid,
                 records,
+                txns,
                 roll,
             } => {
+                self.shared.log_stats.batch_txns.record(txns as u64);
                 if roll {
                     self.log.roll();
                 }

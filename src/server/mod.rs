@@ -30,6 +30,32 @@ use std::time::Instant;
 /// small: RLIMIT_MEMLOCK must cover every executor's share.
 const IO_MEMORY_BYTES: usize = 512 * 1024;
 
+/// The AdminServer and the Prometheus endpoint, each on a thread of its own.
+/// As in ZooKeeper, an AdminServer that cannot bind is a warning (it is on
+/// by default, on 8080, which something else may hold), and a metrics port
+/// that cannot bind stops the start (it is asked for explicitly).
+fn start_http(shared: &Arc<Shared>) -> anyhow::Result<()> {
+    let admin = &shared.config.admin_server;
+    if admin.enabled {
+        let handler = crate::admin::commands::handler(shared.clone(), admin.command_url.clone());
+        match crate::admin::http::spawn("corral-admin", admin.address, handler) {
+            Ok(at) => tracing::info!("AdminServer on http://{at}{}", admin.command_url),
+            Err(e) => tracing::warn!(
+                "Problem starting AdminServer on {}: {e} (set admin.enableServer=false or \
+                 admin.serverPort)",
+                admin.address
+            ),
+        }
+    }
+    if let Some(addr) = shared.config.prometheus {
+        let handler = crate::admin::prometheus::handler(shared.clone());
+        let at = crate::admin::http::spawn("corral-metrics", addr, handler)
+            .map_err(|e| anyhow::anyhow!("Cannot boot MetricsProvider on {addr}: {e}"))?;
+        tracing::info!("Prometheus metrics on http://{at}/metrics");
+    }
+    Ok(())
+}
+
 /// Runs the server until a fatal error. Blocks the calling thread.
 pub fn run(config: Config) -> anyhow::Result<()> {
     let cores = config.cores.max(1);
@@ -62,6 +88,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("Wrote initial snapshot {}", path.display());
     }
     start_autopurge(&shared.config, &storage.snap_dir, &storage.log_dir);
+    start_http(&shared)?;
     let port_or_none = |p: Option<u16>| p.map_or_else(|| "none".to_string(), |p| p.to_string());
     tracing::info!(
         port = %port_or_none(shared.config.client_port),
@@ -77,11 +104,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     );
     let mut handles = Vec::with_capacity(cores + 1);
     let (ended_tx, ended_rx) = crossbeam::channel::unbounded();
-    let log = TxnLog::new(
+    let mut log = TxnLog::new(
         &storage.log_dir,
         log_options(&shared.config),
         shared.config.fsync_warning_threshold_ms,
     );
+    log.set_stats(shared.log_stats.clone());
     let seq_storage = core::Storage {
         log,
         sessions: storage.sessions,

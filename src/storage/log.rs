@@ -46,6 +46,8 @@ pub struct TxnLog {
     /// Synced appends and bytes, for four-letter words and benchmarks.
     pub appends: u64,
     pub bytes: u64,
+    /// Where each write's time (submission to durable) is recorded.
+    stats: Option<std::sync::Arc<crate::metrics::LogStats>>,
 }
 
 /// What `poll` needs of the write in flight.
@@ -84,6 +86,7 @@ impl TxnLog {
             pending: None,
             appends: 0,
             bytes: 0,
+            stats: None,
         };
         log.prepare_spare();
         log
@@ -225,6 +228,11 @@ impl TxnLog {
     }
 
     /// Whether a write was submitted and not yet reported by `poll`.
+    /// Records every write's time from now on into `stats`.
+    pub fn set_stats(&mut self, stats: std::sync::Arc<crate::metrics::LogStats>) {
+        self.stats = Some(stats);
+    }
+
     pub fn in_flight(&self) -> bool {
         self.pending.is_some()
     }
@@ -247,7 +255,11 @@ impl TxnLog {
             self.drop_if_fresh(pending.fresh);
             return Err(e);
         }
-        let ms = pending.started.elapsed().as_millis() as u64;
+        let took = pending.started.elapsed();
+        if let Some(stats) = &self.stats {
+            stats.write_us.record(took.as_micros() as u64);
+        }
+        let ms = took.as_millis() as u64;
         if ms > self.warn_ms {
             tracing::warn!(
                 "fsync-ing the write ahead log took {ms}ms which will adversely effect operation \

@@ -860,6 +860,7 @@ impl World {
                 first_zxid,
                 records,
                 roll,
+                ..
             } => self.append_log(i, first_zxid, records, roll),
             Action::SaveEpoch { accepted, current } => {
                 let dir = self.nodes[i].snap_dir();

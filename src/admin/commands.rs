@@ -1,0 +1,496 @@
+//! ZooKeeper's AdminServer: its commands over HTTP, answered in JSON with
+//! ZooKeeper's names and fields (`org.apache.zookeeper.server.admin.Commands`).
+//!
+//! `GET <commandURL>` lists the commands; `GET <commandURL>/<name>` runs one
+//! by its primary name or an alias (the four-letter word). Every answer is a
+//! JSON object with the command's fields, `command` (the name asked for) and
+//! `error` (null, or why it failed). Unknown commands and commands that need
+//! a serving member when none is served answer 200 with the error set, as
+//! ZooKeeper's do.
+
+use super::http::{Handler, Request, Response};
+use super::json::Json;
+use super::{ZK_VERSION, dir_size, monitor, proposal_sizes, session_of, totals, zk_node_count};
+use crate::sequencer::Mode;
+use crate::state::{ConnInfo, Shared};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+type Run = fn(&Shared, &Request, &mut Json);
+
+struct Command {
+    /// The primary name first, then the aliases.
+    names: &'static [&'static str],
+    /// Whether it answers only while the member serves clients.
+    needs_server: bool,
+    run: Run,
+}
+
+const COMMANDS: &[Command] = &[
+    cmd(&["configuration", "conf", "config"], true, configuration),
+    cmd(&["connection_stat_reset", "crst"], true, |s, _, _| {
+        for shard in &s.shards {
+            for c in shard.conns.lock().values() {
+                c.reset();
+            }
+        }
+    }),
+    cmd(&["connections", "cons"], true, |s, _, r| {
+        r.put("connections", connections(s, true));
+        r.put("secure_connections", Json::Array(vec![]));
+    }),
+    cmd(&["dirs"], true, |s, _, r| {
+        r.put("datadir_size", dir_size(&s.config.data_dir));
+        r.put("logdir_size", dir_size(&s.config.data_log_dir));
+    }),
+    cmd(&["dump"], true, dump),
+    cmd(&["environment", "env", "envi"], false, environment),
+    cmd(&["get_trace_mask", "gtmk"], false, |_, _, r| {
+        r.put("tracemask", 0i64);
+    }),
+    cmd(&["hash"], true, |_, _, r| {
+        r.put("digests", Json::Array(vec![]))
+    }),
+    cmd(&["initial_configuration", "icfg"], true, |s, _, r| {
+        r.put(
+            "initial_configuration",
+            s.config.initial_configuration.0.as_str(),
+        );
+    }),
+    cmd(&["is_read_only", "isro"], true, |_, _, r| {
+        r.put("read_only", false)
+    }),
+    cmd(&["last_snapshot", "lsnp"], true, last_snapshot),
+    cmd(&["leader", "lead"], true, leader),
+    cmd(
+        &["monitor", "mntr"],
+        false,
+        |s, _, r| match monitor::gather(s) {
+            Some(m) => {
+                for (k, v) in m.flat() {
+                    r.put(k, v);
+                }
+            }
+            None => r.put("error", NOT_SERVING),
+        },
+    ),
+    cmd(
+        &["observer_connection_stat_reset", "orst"],
+        true,
+        |_, _, _| {},
+    ),
+    cmd(&["observers", "obsr"], true, |s, _, r| {
+        let view = s.view.lock();
+        let synced = if s.serving() == Some(Mode::Leader) {
+            view.synced_observers
+        } else {
+            0
+        };
+        r.put("synced_observers", synced);
+        r.put("observers", Json::Array(vec![]));
+    }),
+    cmd(&["ruok"], true, |_, _, _| {}),
+    cmd(&["server_stats", "srvr"], true, server_stats),
+    cmd(&["set_trace_mask", "stmk"], false, set_trace_mask),
+    cmd(&["stat_reset", "srst"], true, |s, _, _| {
+        for shard in &s.shards {
+            shard.stats.reset();
+        }
+        if s.serving() == Some(Mode::Leader) {
+            *s.proposal_sizes.lock() = None;
+        }
+    }),
+    cmd(&["stats", "stat"], true, |s, req, r| {
+        server_stats(s, req, r);
+        r.put("connections", connections(s, false));
+        r.put("secure_connections", Json::Array(vec![]));
+    }),
+    cmd(&["system_properties", "sysp"], false, system_properties),
+    cmd(&["voting_view"], true, voting_view),
+    cmd(&["watch_summary", "wchs"], true, |s, _, r| {
+        let (mut conns, mut paths, mut total) = (0, 0, 0);
+        for shard in &s.shards {
+            let w = shard.watches.lock();
+            conns += w.conn_count();
+            paths += w.path_count();
+            total += w.watch_count();
+        }
+        r.put("num_connections", conns);
+        r.put("num_paths", paths);
+        r.put("num_total_watches", total);
+    }),
+    cmd(&["watches", "wchc"], true, |s, _, r| {
+        let mut out = Json::object();
+        for shard in &s.shards {
+            for (conn, paths) in shard.watches.lock().by_conn() {
+                let paths = paths.iter().map(|p| Json::from(p.to_string())).collect();
+                out.put(session_of(s, conn).to_string(), Json::Array(paths));
+            }
+        }
+        r.put("session_id_to_watched_paths", out);
+    }),
+    cmd(&["watches_by_path", "wchp"], true, |s, _, r| {
+        let mut out = Json::object();
+        for shard in &s.shards {
+            for (path, conns) in shard.watches.lock().by_path() {
+                let mut ids = match out.get(path.as_ref()) {
+                    Some(Json::Array(ids)) => ids.clone(),
+                    _ => Vec::new(),
+                };
+                ids.extend(conns.into_iter().map(|c| Json::Int(session_of(s, c))));
+                out.put(path.to_string(), Json::Array(ids));
+            }
+        }
+        r.put("path_to_session_ids", out);
+    }),
+    cmd(&["zabstate"], false, |s, _, r| {
+        let mode = s.serving();
+        let distributed = s.config.is_distributed();
+        r.put(
+            "voting",
+            distributed
+                && s.config
+                    .my_server()
+                    .is_some_and(|m| m.role == crate::config::ServerRole::Participant),
+        );
+        let state = match mode {
+            _ if !distributed => "",
+            Some(_) => "broadcast",
+            None => "election",
+        };
+        r.put("zabstate", state);
+    }),
+];
+
+const fn cmd(names: &'static [&'static str], needs_server: bool, run: Run) -> Command {
+    Command {
+        names,
+        needs_server,
+        run,
+    }
+}
+
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests";
+
+/// The handler for the AdminServer's port: `command_url` and below.
+pub fn handler(shared: Arc<Shared>, command_url: String) -> Handler {
+    Arc::new(move |req: &Request| route(&shared, &command_url, req))
+}
+
+fn route(shared: &Shared, base: &str, req: &Request) -> Response {
+    let path = req.path.as_str();
+    if path == base || path.strip_prefix(base) == Some("/") {
+        return Response::new(200, "text/html;charset=utf-8", list(base));
+    }
+    let Some(name) = path
+        .strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+    else {
+        return Response::new(
+            404,
+            "text/html;charset=iso-8859-1",
+            "<html><body><h2>HTTP ERROR 404 Not Found</h2></body></html>\n",
+        );
+    };
+    let body = run(shared, name, req).pretty();
+    Response::new(200, "application/json", body)
+}
+
+/// The listing at `commandURL`: a link per primary name, sorted.
+fn list(base: &str) -> String {
+    let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.names[0]).collect();
+    names.sort_unstable();
+    names
+        .iter()
+        .map(|n| format!("<a href=\"{base}/{n}\">{n}</a>\n<br/>\n"))
+        .collect()
+}
+
+/// Runs the command `name` (a primary name or an alias).
+pub fn run(shared: &Shared, name: &str, req: &Request) -> Json {
+    let mut r = Json::object();
+    match COMMANDS.iter().find(|c| c.names.contains(&name)) {
+        None => r.put("error", format!("Unknown command: {name}")),
+        Some(c) if c.needs_server && shared.serving().is_none() => r.put("error", NOT_SERVING),
+        Some(c) => (c.run)(shared, req, &mut r),
+    }
+    r.put("command", name);
+    if r.get("error").is_none() {
+        r.put("error", Json::Null);
+    }
+    r
+}
+
+fn configuration(s: &Shared, _: &Request, r: &mut Json) {
+    let c = &s.config;
+    r.put("client_port", c.client_port.map_or(-1, i64::from));
+    r.put(
+        "data_dir",
+        c.data_dir.join("version-2").display().to_string(),
+    );
+    r.put(
+        "data_log_dir",
+        c.data_log_dir.join("version-2").display().to_string(),
+    );
+    r.put("tick_time", c.tick_time_ms);
+    r.put("max_client_cnxns", c.max_client_cnxns);
+    r.put("min_session_timeout", c.min_session_timeout_ms);
+    r.put("max_session_timeout", c.max_session_timeout_ms);
+    // A standalone ZooKeeper reports server id 0.
+    let id = if c.is_distributed() { s.server_id } else { 0 };
+    r.put("server_id", id);
+    r.put(
+        "client_port_listen_backlog",
+        c.client_port_listen_backlog.map_or(-1, i64::from),
+    );
+}
+
+fn connection(c: &ConnInfo, full: bool) -> Json {
+    let mut o = Json::object();
+    o.put(
+        "remote_socket_address",
+        format!("{}:{}", c.peer.ip(), c.peer.port()),
+    );
+    o.put("interest_ops", 1i64);
+    o.put("outstanding_requests", c.outstanding.load(Relaxed).max(0));
+    o.put("packets_received", c.received.load(Relaxed));
+    o.put("packets_sent", c.sent.load(Relaxed));
+    let session = c.session.load(Relaxed);
+    if full && session != 0 {
+        let count = c.lat_count.load(Relaxed);
+        o.put("session_id", session);
+        o.put("last_operation", *c.last_op.lock());
+        o.put(
+            "established",
+            c.established
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        );
+        o.put("session_timeout", c.timeout_ms.load(Relaxed));
+        o.put("last_cxid", c.last_cxid.load(Relaxed));
+        o.put("last_zxid", c.last_zxid.load(Relaxed));
+        o.put("last_response_time", c.last_response_ms.load(Relaxed));
+        o.put("last_latency", c.last_latency_us.load(Relaxed) / 1000);
+        o.put("min_latency", c.lat_min_us.load(Relaxed) / 1000);
+        o.put(
+            "avg_latency",
+            c.lat_total_us.load(Relaxed).checked_div(count).unwrap_or(0) / 1000,
+        );
+        o.put("max_latency", c.lat_max_us.load(Relaxed) / 1000);
+    }
+    o
+}
+
+fn connections(s: &Shared, full: bool) -> Json {
+    let mut out = Vec::new();
+    for shard in &s.shards {
+        out.extend(shard.conns.lock().values().map(|c| connection(c, full)));
+    }
+    Json::Array(out)
+}
+
+fn dump(s: &Shared, _: &Request, r: &mut Json) {
+    // Session deadlines live in the sequencer's session tracker, which
+    // corral does not copy out for monitoring: the map is left empty.
+    r.put("expiry_time_to_session_ids", Json::object());
+    let tree = s.tree.read();
+    let mut sessions: Vec<_> = tree.ephemerals().iter().collect();
+    sessions.sort_by_key(|(id, _)| id.0);
+    let mut out = Json::object();
+    for (id, paths) in sessions {
+        let mut paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+        paths.sort();
+        out.put(
+            id.0.to_string(),
+            Json::Array(paths.into_iter().map(Json::from).collect()),
+        );
+    }
+    r.put("session_id_to_ephemeral_paths", out);
+}
+
+fn environment(_: &Shared, _: &Request, r: &mut Json) {
+    for line in super::environment().lines().skip(1) {
+        if let Some((k, v)) = line.split_once('=') {
+            r.put(k, v);
+        }
+    }
+}
+
+fn last_snapshot(s: &Shared, _: &Request, r: &mut Json) {
+    // The newest snapshot file: its zxid (from the name) and mtime in seconds.
+    let newest = std::fs::read_dir(s.config.data_dir.join("version-2"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let zxid = i64::from_str_radix(name.strip_prefix("snapshot.")?, 16).ok()?;
+            let mtime = e.metadata().ok()?.modified().ok()?;
+            Some((zxid, mtime))
+        })
+        .max_by_key(|(zxid, _)| *zxid);
+    let (zxid, secs) = match newest {
+        Some((zxid, mtime)) => (
+            format!("{zxid:x}"),
+            mtime
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+        ),
+        None => ("ffffffffffffffff".into(), -1),
+    };
+    r.put("zxid", zxid);
+    r.put("timestamp", secs);
+}
+
+fn leader(s: &Shared, _: &Request, r: &mut Json) {
+    if !s.config.is_distributed() {
+        r.put("error", "server is not initialized");
+        return;
+    }
+    let view = s.view.lock();
+    r.put("is_leader", s.serving() == Some(Mode::Leader));
+    let leader = view.leader.map(|id| id.0);
+    r.put("leader_id", leader.map_or(-1, |id| id as i64));
+    let ip = leader
+        .and_then(|id| s.config.servers.iter().find(|m| m.id == id))
+        .map_or(String::new(), |m| m.host.clone());
+    r.put("leader_ip", ip);
+}
+
+fn server_stats(s: &Shared, _: &Request, r: &mut Json) {
+    let t = totals(s);
+    let mode = s.serving();
+    let mut client_response = Json::object();
+    client_response.put("last_buffer_size", -1i64);
+    client_response.put("min_buffer_size", -1i64);
+    client_response.put("max_buffer_size", -1i64);
+    let mut st = Json::object();
+    st.put("packets_sent", t.sent);
+    st.put("packets_received", t.received);
+    st.put("fsync_threshold_exceed_count", 0i64);
+    st.put("client_response_stats", client_response.clone());
+    st.put("data_dir_size", dir_size(&s.config.data_dir));
+    st.put("log_dir_size", dir_size(&s.config.data_log_dir));
+    st.put("provider_null", false);
+    st.put("server_state", mode.map_or("", |m| m.as_str()));
+    st.put("last_processed_zxid", s.tree.read().last_zxid().0);
+    st.put("outstanding_requests", t.outstanding);
+    let avg = if t.lat_count == 0 {
+        0.0
+    } else {
+        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
+    };
+    st.put("avg_latency", (avg * 10000.0).round() / 10000.0);
+    st.put("max_latency", t.lat_max_us / 1000);
+    st.put("min_latency", t.lat_min_us / 1000);
+    st.put("num_alive_client_connections", t.connections);
+    st.put("uptime", s.started.elapsed().as_millis() as u64);
+    let auth_failed: u64 = s
+        .shards
+        .iter()
+        .map(|x| x.stats.auth_failed.load(Relaxed))
+        .sum();
+    st.put("auth_failed_count", auth_failed);
+    st.put("non_mtlsremote_conn_count", 0i64);
+    st.put("non_mtlslocal_conn_count", 0i64);
+    r.put("version", ZK_VERSION);
+    r.put("read_only", false);
+    r.put("server_stats", st);
+    r.put("client_response", client_response);
+    if mode == Some(Mode::Leader) {
+        let (last, min, max) = proposal_sizes(s);
+        let mut p = Json::object();
+        p.put("last_buffer_size", last);
+        p.put("min_buffer_size", min);
+        p.put("max_buffer_size", max);
+        r.put("proposal_stats", p);
+    }
+    r.put("node_count", zk_node_count(&s.tree.read()));
+}
+
+fn set_trace_mask(_: &Shared, req: &Request, r: &mut Json) {
+    let Some((_, v)) = req.query.iter().find(|(k, _)| k == "traceMask") else {
+        r.put("error", "setTraceMask requires long traceMask argument");
+        return;
+    };
+    match v.parse::<i64>() {
+        // corral has no trace log; the mask is accepted and has no effect.
+        Ok(mask) => r.put("tracemask", mask),
+        Err(_) => r.put(
+            "error",
+            format!("setTraceMask requires long traceMask argument, got {v}"),
+        ),
+    }
+}
+
+/// ZooKeeper lists the JVM's system properties; corral has none, and lists
+/// the few that describe its process the same way.
+fn system_properties(_: &Shared, _: &Request, r: &mut Json) {
+    let env = |k: &str| std::env::var(k).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let props = [
+        ("file.separator", "/".to_string()),
+        ("java.io.tmpdir", "/tmp".to_string()),
+        ("java.version", "corral (Rust)".to_string()),
+        ("line.separator", "\n".to_string()),
+        ("os.arch", std::env::consts::ARCH.to_string()),
+        ("os.name", "Linux".to_string()),
+        ("os.version", os.trim().to_string()),
+        ("path.separator", ":".to_string()),
+        ("user.dir", cwd),
+        ("user.home", env("HOME")),
+        ("user.name", env("USER")),
+    ];
+    for (k, v) in props {
+        r.put(k, v);
+    }
+}
+
+fn voting_view(s: &Shared, _: &Request, r: &mut Json) {
+    let mut view = Json::object();
+    if s.config.is_distributed() {
+        let mut members: Vec<_> = s.config.servers.iter().collect();
+        members.sort_by_key(|m| m.id);
+        for m in members {
+            let client = m
+                .client_addr
+                .as_ref()
+                .map_or(String::new(), |c| format!(";{}:{}", c.host, c.port));
+            view.put(
+                m.id.to_string(),
+                format!(
+                    "{}:{}:{}:{}{client}",
+                    m.host, m.quorum_port, m.election_port, m.role
+                ),
+            );
+        }
+    }
+    r.put("current_config", view);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_unique_and_the_list_links_primary_names() {
+        let mut all: Vec<&str> = COMMANDS
+            .iter()
+            .flat_map(|c| c.names.iter().copied())
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "a name is registered twice");
+        let html = list("/commands");
+        assert!(html.contains("<a href=\"/commands/watches_by_path\">watches_by_path</a>"));
+        assert!(
+            !html.contains("\"/commands/wchp\""),
+            "aliases are not listed"
+        );
+    }
+}
