@@ -143,23 +143,7 @@ const COMMANDS: &[Command] = &[
         }
         r.put("path_to_session_ids", out);
     }),
-    cmd(&["zabstate"], false, |s, _, r| {
-        let mode = s.serving();
-        let distributed = s.config.is_distributed();
-        r.put(
-            "voting",
-            distributed
-                && s.config
-                    .my_server()
-                    .is_some_and(|m| m.role == crate::config::ServerRole::Participant),
-        );
-        let state = match mode {
-            _ if !distributed => "",
-            Some(_) => "broadcast",
-            None => "election",
-        };
-        r.put("zabstate", state);
-    }),
+    cmd(&["zabstate"], false, zabstate),
 ];
 
 const fn cmd(names: &'static [&'static str], needs_server: bool, run: Run) -> Command {
@@ -350,7 +334,11 @@ fn leader(s: &Shared, _: &Request, r: &mut Json) {
     }
     let view = s.view.lock();
     r.put("is_leader", s.serving() == Some(Mode::Leader));
-    let leader = view.leader.map(|id| id.0);
+    let leader = if s.serving() == Some(Mode::Leader) {
+        Some(s.server_id)
+    } else {
+        view.leader.map(|id| id.0)
+    };
     r.put("leader_id", leader.map_or(-1, |id| id as i64));
     let ip = leader
         .and_then(|id| s.config.servers.iter().find(|m| m.id == id))
@@ -456,20 +444,70 @@ fn voting_view(s: &Shared, _: &Request, r: &mut Json) {
         let mut members: Vec<_> = s.config.servers.iter().collect();
         members.sort_by_key(|m| m.id);
         for m in members {
-            let client = m
-                .client_addr
-                .as_ref()
-                .map_or(String::new(), |c| format!(";{}:{}", c.host, c.port));
-            view.put(
-                m.id.to_string(),
-                format!(
-                    "{}:{}:{}:{}{client}",
-                    m.host, m.quorum_port, m.election_port, m.role
-                ),
-            );
+            let mut o = Json::object();
+            let quorum = format!("{}:{}", m.host, m.quorum_port);
+            let election = format!("{}:{}", m.host, m.election_port);
+            o.put("server_addresses", Json::Array(vec![quorum.into()]));
+            o.put("election_addresses", Json::Array(vec![election.into()]));
+            if let Some(c) = &m.client_addr {
+                o.put("client_address", format!("{}:{}", c.host, c.port));
+            }
+            o.put("learner_type", m.role.to_string());
+            view.put(m.id.to_string(), o);
         }
     }
     r.put("current_config", view);
+}
+
+/// The member's ZAB phase; in an ensemble also who it is and where
+/// (ZooKeeper prints its address objects as Jackson sees them).
+fn zabstate(s: &Shared, _: &Request, r: &mut Json) {
+    let distributed = s.config.is_distributed();
+    let me = s.config.my_server().filter(|_| distributed);
+    let state = match (me, s.serving()) {
+        (None, _) => "",
+        (Some(_), Some(_)) => "broadcast",
+        (Some(_), None) => "election",
+    };
+    if let Some(m) = me {
+        let zxid = s.tree.read().last_zxid();
+        r.put("myid", m.id);
+        r.put("is_leader", s.serving() == Some(Mode::Leader));
+        r.put("quorum_address", addresses(&m.host, m.quorum_port));
+        r.put("election_address", addresses(&m.host, m.election_port));
+        if let Some(c) = &m.client_addr {
+            r.put("client_address", format!("{}:{}", c.host, c.port));
+        }
+        r.put("last_zxid", format!("0x{:x}", zxid.0));
+        r.put("zab_epoch", zxid.epoch());
+        r.put("zab_counter", zxid.counter());
+    }
+    r.put(
+        "voting",
+        me.is_some_and(|m| m.role == crate::config::ServerRole::Participant),
+    );
+    r.put("zabstate", state);
+}
+
+/// ZooKeeper's `MultipleAddresses` of one address, as its AdminServer prints it.
+fn addresses(host: &str, port: u16) -> Json {
+    let one = Json::from(format!("{host}:{port}"));
+    let all = Json::Array(vec![one.clone()]);
+    let mut o = Json::object();
+    o.put("empty", false);
+    o.put("all_addresses", all.clone());
+    o.put("all_reachable_addresses", all.clone());
+    o.put("one", one.clone());
+    o.put("reachable_address", one.clone());
+    o.put(
+        "wildcard_addresses",
+        Json::Array(vec![format!("0.0.0.0:{port}").into()]),
+    );
+    o.put("all_ports", Json::Array(vec![u32::from(port).into()]));
+    o.put("all_host_strings", Json::Array(vec![host.into()]));
+    o.put("all_reachable_addresses_or_all", all);
+    o.put("reachable_or_one", one);
+    o
 }
 
 #[cfg(test)]
