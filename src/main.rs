@@ -102,6 +102,7 @@ fn main() -> ExitCode {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            exit_on_termination_signals();
             match corral::server::run(loaded.config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -118,6 +119,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// SIGTERM and SIGINT end the server at once, as their default action does. Installed as
+/// handlers because the kernel drops signals left at their default action when they are
+/// sent to a namespace's init: as a container's PID 1 (the corral image's CMD), corral
+/// would otherwise ignore `docker stop` until Docker's SIGKILL ten seconds later. Nothing
+/// needs flushing: a write is acknowledged only once it is on disk.
+fn exit_on_termination_signals() {
+    extern "C" fn exit_now(signal: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + signal) }
+    }
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only calls an async-signal-safe function.
+        unsafe { libc::signal(signal, exit_now as libc::sighandler_t) };
     }
 }
 
