@@ -1,6 +1,6 @@
 //! The `corral` binary: `corral serve` runs the server; `corral data` reads
 //! ZooKeeper-format data files; `corral bench` loads a server (corral or Apache
-//! ZooKeeper) and measures it.
+//! ZooKeeper) and measures it; `corral cli` is a zkCli.
 
 use clap::{Parser, Subcommand};
 use corral::config::{self, Config};
@@ -43,6 +43,16 @@ enum Command {
     /// Load a ZooKeeper-protocol server (corral or Apache ZooKeeper) and measure throughput,
     /// latency percentiles and CPU per op.
     Bench(Box<corral::bench::BenchArgs>),
+    /// A native zkCli: Apache ZooKeeper's command-line client, its arguments, commands and
+    /// output (`corral cli -server host:port[,host:port...][/chroot] [-timeout ms] [-r]
+    /// [-waitforconnection] [cmd args...]`).
+    #[command(disable_help_flag = true)]
+    Cli {
+        /// zkCli's arguments, single-dash words as ZooKeeperMain takes them, then an optional
+        /// one-shot command.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +80,12 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Cli { args } = &cli.command {
+        // No logging set-up: start-up time is part of what a shell tool is judged by.
+        let code = corral::cli::run(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -77,8 +93,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     match cli.command {
+        Command::Cli { .. } => ExitCode::SUCCESS,
         Command::Data { command } => run_data(command),
         Command::Serve {
             config,
