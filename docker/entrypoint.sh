@@ -15,6 +15,7 @@ set -e
 if [ "$1" = zkServer.sh ] && [ "$(id -u)" = 0 ]; then
     chown -R zookeeper:zookeeper "$ZOO_DATA_DIR" "$ZOO_DATA_LOG_DIR" "$ZOO_LOG_DIR"
     # su keeps the environment (-p) and passes the arguments through untouched as "$@".
+    # shellcheck disable=SC2016 # expanded by the shell su starts
     exec su -p -s /bin/sh zookeeper -c 'exec "$0" "$@"' "$0" "$@"
 fi
 

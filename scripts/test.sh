@@ -36,6 +36,14 @@
 #            start|status|stop for real on conf/ensemble-3 in a scratch copy of the layout, on
 #            free ports (ENSEMBLE_SCRIPT_PORTS=seed: the seed's 2181-2183/2888-2890/3888-3890,
 #            skipped with the reason printed when one is busy)
+#   docker   tests/interop/docker_check.sh: Debian's docker.io and docker-compose (installed
+#            when missing; dockerd started when none answers, and stopped after); the image
+#            scripts/docker-build.sh builds FROM scratch; docker/docker-compose.yml: the
+#            seed's walkthrough (`cd docker && docker-compose up -d`, `docker-compose ps`,
+#            zkCli through `docker exec -i zookeeper bin/zkCli.sh`), kazoo through the port
+#            published on 127.0.0.1; docker/docker-compose.ensemble.yml: `docker kill` of the
+#            leader's container, a new leader, the host's session carries on. Its own compose
+#            projects on free ports, taken down with their volumes
 #   The ensemble steps start and stop their own servers (free ports, temp dirs; not
 #   $ZK_HOSTS) and print each check that fails against corral for a known, reported reason
 #   as "KNOWN FAILURE: what -- why" (listed again at the end of the step).
@@ -252,5 +260,13 @@ done_step
 # on its own free port and temp dataDir, run the same client workload against both, and
 # compare the answers. Add it here as its own `begin sidebyside ...` / `done_step` step,
 # started and stopped by this script like corral above (stop only the pid it started).
+
+# ---- the container image ------------------------------------------------------------------
+# Not against $ZK_HOSTS: the script runs corral in containers of its own (compose projects
+# of its own, free ports on 127.0.0.1) and takes them down with their networks and volumes.
+begin docker "the corral image and docker/'s compose files under Debian's docker.io"
+cargo build --release --bin corral
+PYTHON=$VENV/bin/python tests/interop/docker_check.sh "$RELEASE/corral"
+done_step
 
 stop_server

@@ -8,7 +8,8 @@
 #      when no daemon answers (and stops it on exit); builds corral:latest from CORRAL_BIN
 #      with scripts/docker-build.sh (FROM scratch, nothing pulled).
 #   1. The image under Docker's default seccomp profile: `docker run` with no security
-#      option serves (zkServer.sh status inside says standalone); `docker stop` ends it with
+#      option serves (zkServer.sh status inside says standalone), configured by ZOO_TICK_TIME,
+#      ZOO_4LW_COMMANDS_WHITELIST and ZOO_CFG_EXTRA (its conf word); `docker stop` ends it with
 #      SIGTERM (corral is the container's PID 1), not with the SIGKILL 10 s later.
 #   2. docker/docker-compose.yml, the seed's walkthrough verbatim: `cd docker &&
 #      docker-compose up -d`, `docker-compose ps`; the zoo.cfg and myid the entrypoint wrote
@@ -122,11 +123,17 @@ pass "corral:latest built FROM scratch: $(docker image inspect -f '{{.Size}}' co
 
 # ---- 1. the default seccomp profile --------------------------------------------------------
 say "docker run corral:latest under the default seccomp profile"
-docker run -d --name "$SECCOMP_CT" --ulimit "memlock=${CORRAL_MEMLOCK:--1}" corral:latest \
-  >/dev/null
+docker run -d --name "$SECCOMP_CT" --ulimit "memlock=${CORRAL_MEMLOCK:--1}" \
+  -e ZOO_TICK_TIME=1000 -e ZOO_4LW_COMMANDS_WHITELIST=srvr,conf \
+  -e ZOO_CFG_EXTRA="maxSessionTimeout=50000 minSessionTimeout=3000" corral:latest >/dev/null
 until_true "zkServer.sh status in $SECCOMP_CT" \
   sh -c "docker exec $SECCOMP_CT bin/zkServer.sh status | grep -qx 'Mode: standalone'"
 pass "corral serves under Docker's default seccomp profile (io_uring allowed by docker $(docker version -f '{{.Server.Version}}'))"
+conf=$(docker exec "$SECCOMP_CT" sh -c 'printf conf | nc -w 3 127.0.0.1 2181')
+for line in tickTime=1000 maxSessionTimeout=50000 minSessionTimeout=3000; do
+  grep -qxF "$line" <<<"$conf" || { printf '%s\n' "$conf"; fail "the conf four-letter word lacks $line"; }
+done
+pass "ZOO_TICK_TIME, ZOO_4LW_COMMANDS_WHITELIST and ZOO_CFG_EXTRA reach the server (its conf word)"
 # As PID 1, corral must end on docker stop's SIGTERM itself (143), not on the SIGKILL that
 # follows ten seconds later (137).
 docker stop "$SECCOMP_CT" >/dev/null
@@ -167,31 +174,17 @@ done
 [ "$(docker exec zookeeper pwd)" = /corral ] || fail "the working directory is not /corral"
 pass "the entrypoint wrote zoo.cfg and myid from the ZOO_* variables; corral runs as zookeeper in /corral"
 
-if docker exec zookeeper corral --help | grep -Eq '^ +cli '; then
-  say "the walkthrough through docker exec -i zookeeper bin/zkCli.sh"
-  ZKCLI="docker exec -i zookeeper bin/zkCli.sh" ZK_HOSTS=localhost:2181 ZK_WALK_AT_ROOT=1 \
-    ZK_WALK_WAIT_S=$WAIT_S "$INTEROP/zkcli_walkthrough.sh" \
-    || fail "the walkthrough through docker exec -i zookeeper bin/zkCli.sh"
-  pass "the seed's walkthrough through docker exec -i zookeeper bin/zkCli.sh"
-  EXEC_CLI=1
-else
-  say "NOT RUN: the walkthrough through docker exec -i zookeeper bin/zkCli.sh -- this build" \
-    "has no \`corral cli\`; running it with Apache's zkCli from the host instead"
-  ZK_HOSTS=127.0.0.1:$CORRAL_CLIENT_PORT ZK_WALK_AT_ROOT=1 ZK_WALK_WAIT_S=$WAIT_S \
-    "$INTEROP/zkcli_walkthrough.sh" || fail "the walkthrough with Apache's zkCli from the host"
-  pass "the seed's walkthrough with Apache's zkCli through 127.0.0.1:$CORRAL_CLIENT_PORT"
-  EXEC_CLI=0
-fi
+say "the walkthrough through docker exec -i zookeeper bin/zkCli.sh"
+ZKCLI="docker exec -i zookeeper bin/zkCli.sh" ZK_HOSTS=localhost:2181 ZK_WALK_AT_ROOT=1 \
+  ZK_WALK_WAIT_S=$WAIT_S "$INTEROP/zkcli_walkthrough.sh" \
+  || fail "the walkthrough through docker exec -i zookeeper bin/zkCli.sh"
+pass "the seed's walkthrough through docker exec -i zookeeper bin/zkCli.sh"
 
 say "kazoo on the host through 127.0.0.1:$CORRAL_CLIENT_PORT"
 $DC single "127.0.0.1:$CORRAL_CLIENT_PORT" || fail "kazoo through the published port"
-if [ "$EXEC_CLI" = 1 ]; then
-  out=$(docker exec -i zookeeper bin/zkCli.sh get /docker/host </dev/null 2>&1)
-  grep -qxF from-the-host-2 <<<"$out" || { printf '%s\n' "$out"; fail "zkCli in the container does not read the host's write"; }
-  pass "kazoo on the host through the published port; zkCli in the container reads its write"
-else
-  pass "kazoo on the host through the published port"
-fi
+out=$(docker exec -i zookeeper bin/zkCli.sh get /docker/host </dev/null 2>&1)
+grep -qxF from-the-host-2 <<<"$out" || { printf '%s\n' "$out"; fail "zkCli in the container does not read the host's write"; }
+pass "kazoo on the host through the published port; zkCli in the container reads its write"
 
 (cd "$COMPOSE_DIR" && docker-compose down -v)
 PROJECTS=()
