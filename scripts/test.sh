@@ -13,6 +13,10 @@
 #   server   build target/release/corral, start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
+#   cli      tests/interop/cli_diff.sh against that server: the seed walkthrough and every zkCli
+#            command (with its error cases) through Apache's zkCli and through `corral cli`,
+#            each chrooted under a fresh node; the two transcripts, with banners, the connected
+#            event, timestamps, zxids and session ids normalised away, must be the same
 #   kazoo-upstream  kazoo's OWN test suite (kazoo.tests, shipped in kazoo's wheel) through
 #            scripts/compat/kazoo.sh target/release/corral: kazoo's harness starts, stops
 #            and restarts corral servers of its own (free ports, temp dataDirs; not
@@ -212,6 +216,10 @@ done_step
 
 begin zkcli "zkCli walkthrough against $ZK_HOSTS"
 ZK_WALK_AT_ROOT=$WALK_AT_ROOT tests/interop/zkcli_walkthrough.sh
+done_step
+
+begin cli "corral cli and Apache's zkCli side by side against $ZK_HOSTS"
+tests/interop/cli_diff.sh "$(corral_bin "$REPO")"
 done_step
 
 # ---- kazoo's own test suite --------------------------------------------------------------

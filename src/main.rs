@@ -50,7 +50,11 @@ enum Command {
     Cli {
         /// zkCli's arguments, single-dash words as ZooKeeperMain takes them, then an optional
         /// one-shot command.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
         args: Vec<String>,
     },
 }

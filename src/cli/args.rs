@@ -43,7 +43,10 @@ pub fn parse_options(words: &[String]) -> (Options, Option<String>) {
             "-server" | "-timeout" | "-client-configuration"
         ) {
             let Some(value) = it.next().cloned() else {
-                return (o, Some(format!("Error: no argument found for option {word}")));
+                return (
+                    o,
+                    Some(format!("Error: no argument found for option {word}")),
+                );
             };
             match word.as_str() {
                 "-server" => o.server = value,
@@ -78,7 +81,8 @@ pub fn split_line(line: &str) -> Vec<String> {
         Regex::new(r#"[ \t\n\x0B\f\r]*([^"'][^ \t\n\x0B\f\r]*|"[^"]*"|'[^']*')[ \t\n\x0B\f\r]*"#)
             .expect("static regex")
     });
-    let quoted = QUOTED.get_or_init(|| Regex::new(r#"^(?s)(?:"(.*)"|'(.*)')$"#).expect("static regex"));
+    let quoted =
+        QUOTED.get_or_init(|| Regex::new(r#"^(?s)(?:"(.*)"|'(.*)')$"#).expect("static regex"));
     word.captures_iter(line)
         .filter_map(|c| c.get(1))
         .map(|m| {
@@ -117,7 +121,11 @@ pub fn parse_connect_string(s: &str) -> Result<ConnectString, String> {
         None => (s, None),
     };
     let mut hosts = Vec::new();
-    for h in hosts_part.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+    for h in hosts_part
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
         let (host, port) = if let Some(rest) = h.strip_prefix('[') {
             let (addr, tail) = rest
                 .split_once(']')

@@ -86,8 +86,9 @@ pub fn is_known(cmd: &str) -> bool {
 
 /// `ZooKeeperMain.usage()`.
 pub fn usage_text() -> String {
-    let mut s =
-        String::from("ZooKeeper -server host:port -client-configuration properties-file cmd args\n");
+    let mut s = String::from(
+        "ZooKeeper -server host:port -client-configuration properties-file cmd args\n",
+    );
     for (cmd, opts) in USAGE {
         s.push_str(&format!("\t{cmd} {opts}\n"));
     }
@@ -276,7 +277,8 @@ pub fn parse(words: &[String]) -> Result<Cmd, CliError> {
         "ls" => {
             let table = [flag('?'), flag('s'), flag('w'), flag('R')];
             let p = opts(&table, words)?;
-            let notice = "'ls path [watch]' has been deprecated. Please use 'ls [-w] path' instead.";
+            let notice =
+                "'ls path [watch]' has been deprecated. Please use 'ls [-w] path' instead.";
             let p = old_watch_form(&table, words, p, notice)?;
             Cmd::Ls {
                 stat: p.has('s'),

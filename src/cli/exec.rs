@@ -192,11 +192,7 @@ fn create(s: &mut Session, cmd: Cmd) -> Done {
     }
     let data = data.map_or(ZData::null(), |d| ZData::from(d.into_bytes()));
     let acl = acl.as_deref().map_or_else(Acl::open_unsafe, parse_acl);
-    let checked = if sq {
-        format!("{path}1")
-    } else {
-        path.clone()
-    };
+    let checked = if sq { format!("{path}1") } else { path.clone() };
     bad_path(&checked)?;
     if acl.is_empty() {
         eprintln!("KeeperErrorCode = InvalidACL");
@@ -228,7 +224,10 @@ fn create(s: &mut Session, cmd: Cmd) -> Done {
                 "{}",
                 format::keeper_message(Ok(ErrorCode::InvalidAcl), Some(&path))
             );
-            Err(server_err(CallError::Server(Ok(ErrorCode::InvalidAcl)), &path))
+            Err(server_err(
+                CallError::Server(Ok(ErrorCode::InvalidAcl)),
+                &path,
+            ))
         }
         Err(e) => Err(server_err(e, &path)),
     }
@@ -393,7 +392,9 @@ fn delete(s: &mut Session, version: Option<String>, path: &str) -> Done {
         path: s.server_path(path).as_str().into(),
         version,
     };
-    s.call(&req, None).map(|_| ()).map_err(|e| server_err(e, path))
+    s.call(&req, None)
+        .map(|_| ())
+        .map_err(|e| server_err(e, path))
 }
 
 /// `ZKUtil.listSubTreeBFS`.
@@ -415,9 +416,10 @@ fn subtree_bfs(s: &Session, root: &str) -> Result<Vec<String>, Failure> {
 /// failed multi.
 fn delete_all(s: &mut Session, batch: Option<String>, path: &str) -> Done {
     let batch: i64 = match batch {
-        Some(b) => b.parse::<i32>().map(i64::from).map_err(|_| {
-            Failure::Cli(CliError::new("-b argument must be an int value"))
-        })?,
+        Some(b) => b
+            .parse::<i32>()
+            .map(i64::from)
+            .map_err(|_| Failure::Cli(CliError::new("-b argument must be an int value")))?,
         None => 1000,
     };
     bad_path(path)?;
@@ -454,16 +456,13 @@ fn get_acl(s: &mut Session, stat: bool, path: &str) -> Done {
     let req = Request::GetAcl {
         path: s.server_path(path).as_str().into(),
     };
-    match s.call(&req, None).map_err(|e| server_err(e, path))? {
-        Response::Acl(acls, st) => {
-            for a in &acls {
-                println!("{}", format::acl_line(a));
-            }
-            if stat {
-                print_stat(&st);
-            }
+    if let Response::Acl(acls, st) = s.call(&req, None).map_err(|e| server_err(e, path))? {
+        for a in &acls {
+            println!("{}", format::acl_line(a));
         }
-        _ => {}
+        if stat {
+            print_stat(&st);
+        }
     }
     Ok(())
 }

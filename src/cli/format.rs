@@ -200,9 +200,10 @@ pub fn validate_path(path: &str) -> Result<(), String> {
             Some(format!("null character not allowed @{i}"))
         } else if c == '/' && last == '/' {
             Some(format!("empty node name specified @{i}"))
-        } else if c == '.' && last == '.' && chars[i - 2] == '/' && next_ends {
-            Some(format!("relative paths not allowed @{i}"))
-        } else if c == '.' && last != '.' && chars[i - 1] == '/' && next_ends {
+        } else if c == '.'
+            && next_ends
+            && ((last == '.' && chars[i - 2] == '/') || (last != '.' && chars[i - 1] == '/'))
+        {
             Some(format!("relative paths not allowed @{i}"))
         } else if ('\u{1}'..='\u{1f}').contains(&c)
             || ('\u{7f}'..='\u{9f}').contains(&c)
@@ -267,8 +268,14 @@ mod tests {
     #[test]
     fn paths_are_checked_as_path_utils_does() {
         assert!(validate_path("/a/b").is_ok());
-        assert_eq!(validate_path("a").unwrap_err(), "Path must start with / character");
-        assert_eq!(validate_path("/a/").unwrap_err(), "Path must not end with / character");
+        assert_eq!(
+            validate_path("a").unwrap_err(),
+            "Path must start with / character"
+        );
+        assert_eq!(
+            validate_path("/a/").unwrap_err(),
+            "Path must not end with / character"
+        );
         assert_eq!(
             validate_path("/a//b").unwrap_err(),
             "Invalid path string \"/a//b\" caused by empty node name specified @3"

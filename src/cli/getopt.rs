@@ -50,8 +50,10 @@ impl Parsed {
     }
 }
 
-const UNRECOGNIZED: &str = "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: ";
-const MISSING: &str = "org.apache.commons.cli.MissingArgumentException: Missing argument for option: ";
+const UNRECOGNIZED: &str =
+    "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: ";
+const MISSING: &str =
+    "org.apache.commons.cli.MissingArgumentException: Missing argument for option: ";
 
 struct State<'a> {
     table: &'a [Opt],

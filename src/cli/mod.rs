@@ -235,7 +235,10 @@ impl Shell {
                     let on = self.printer.print_watches.load(Ordering::Relaxed);
                     println!("printwatches is {}", if on { "on" } else { "off" });
                 }
-                Some(v) => self.printer.print_watches.store(v == "on", Ordering::Relaxed),
+                Some(v) => self
+                    .printer
+                    .print_watches
+                    .store(v == "on", Ordering::Relaxed),
             },
             "connect" => {
                 let host = words.get(1).cloned().unwrap_or_else(|| self.host.clone());
@@ -247,7 +250,10 @@ impl Shell {
             println!("Not connected");
             return Ok(Flow::Next);
         }
-        if matches!(cmd, "quit" | "redo" | "history" | "printwatches" | "connect") {
+        if matches!(
+            cmd,
+            "quit" | "redo" | "history" | "printwatches" | "connect"
+        ) {
             return Ok(Flow::Next);
         }
         let parsed = commands::parse(words)?;

@@ -398,9 +398,8 @@ impl Shared {
 
 /// Opens a connection and the session on it (new, or resumed with its id and password).
 fn connect(s: &Shared, host: &str, port: u16) -> Result<TcpStream, Refused> {
-    let per_host = Duration::from_millis(
-        (s.timeout_ms.max(1) as u64 / s.hosts.len().max(1) as u64).max(100),
-    );
+    let per_host =
+        Duration::from_millis((s.timeout_ms.max(1) as u64 / s.hosts.len().max(1) as u64).max(100));
     let addr = (host, port)
         .to_socket_addrs()
         .ok()

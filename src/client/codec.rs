@@ -80,7 +80,10 @@ pub enum Incoming<T> {
     /// The answer to a request sent with [`SessionCodec::send_control`]
     /// (`auth`, xid -4; `setWatches`, xid -8): never matched in FIFO order,
     /// and an `auth` failure is answered this way before the server closes.
-    Control { xid: Xid, err: i32 },
+    Control {
+        xid: Xid,
+        err: i32,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
