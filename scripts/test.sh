@@ -40,6 +40,12 @@
 #            start|status|stop for real on conf/ensemble-3 in a scratch copy of the layout, on
 #            free ports (ENSEMBLE_SCRIPT_PORTS=seed: the seed's 2181-2183/2888-2890/3888-3890,
 #            skipped with the reason printed when one is busy)
+#   The ensemble steps start and stop their own servers (free ports, temp dirs; not
+#   $ZK_HOSTS) and print each check that fails against corral for a known, reported reason
+#   as "KNOWN FAILURE: what -- why" (listed again at the end of the step).
+#   interchange  tests/interop/interchange.sh target/release/corral: corral and Apache
+#            ZooKeeper 3.8 (the zookeeper package's jar) start on each other's dataDir and
+#            dataLogDir and must show the same tree (own servers, ports and temp dirs)
 #   docker   tests/interop/docker_check.sh: Debian's docker.io and docker-compose (installed
 #            when missing; dockerd started when none answers, and stopped after); the image
 #            scripts/docker-build.sh builds FROM scratch; docker/docker-compose.yml: the
@@ -48,12 +54,6 @@
 #            published on 127.0.0.1; docker/docker-compose.ensemble.yml: `docker kill` of the
 #            leader's container, a new leader, the host's session carries on. Its own compose
 #            projects on free ports, taken down with their volumes
-#   The ensemble steps start and stop their own servers (free ports, temp dirs; not
-#   $ZK_HOSTS) and print each check that fails against corral for a known, reported reason
-#   as "KNOWN FAILURE: what -- why" (listed again at the end of the step).
-#   interchange  tests/interop/interchange.sh target/release/corral: corral and Apache
-#            ZooKeeper 3.8 (the zookeeper package's jar) start on each other's dataDir and
-#            dataLogDir and must show the same tree (own servers, ports and temp dirs)
 #
 # Environment:
 #   SKIP_CARGO=1        skip fmt, clippy, cargo test and fuzz
@@ -64,6 +64,7 @@
 #                       the suite (see tests/interop/conftest.py)
 #   PYTEST_ARGS="..."   extra pytest arguments (e.g. "-k watch -x")
 #   ENSEMBLE_WAIT_S=90  hang guard of every wait in the ensemble steps
+#   DOCKER_WAIT_S=90    hang guard of every wait in the docker step
 #   ENSEMBLE_SCRIPT_PORTS=free|seed  ports of the ensemble-script step (default free)
 set -euo pipefail
 
