@@ -154,7 +154,7 @@ fn exit_on_termination_signals() {
     }
     for signal in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: installs a handler that only calls an async-signal-safe function.
-        unsafe { libc::signal(signal, exit_now as libc::sighandler_t) };
+        unsafe { libc::signal(signal, exit_now as *const () as libc::sighandler_t) };
     }
 }
 
