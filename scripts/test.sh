@@ -14,6 +14,10 @@
 #            or a cargo config puts it), start it on a free port with a temp dataDir
 #   kazoo    the pytest interop suite (tests/interop) against that server
 #   zkcli    tests/interop/zkcli_walkthrough.sh against that server
+#   cli      tests/interop/cli_diff.sh against that server: the seed walkthrough and every zkCli
+#            command (with its error cases) through Apache's zkCli and through `corral cli`,
+#            each chrooted under a fresh node; the two transcripts, with banners, the connected
+#            event, timestamps, zxids and session ids normalised away, must be the same
 #   kazoo-upstream  kazoo's OWN test suite (kazoo.tests, shipped in kazoo's wheel) through
 #            scripts/compat/kazoo.sh <release corral>: kazoo's harness starts, stops
 #            and restarts corral servers of its own (free ports, temp dataDirs; not
@@ -48,6 +52,14 @@
 #   interchange  tests/interop/interchange.sh <release corral>: corral and Apache
 #            ZooKeeper 3.8 (the zookeeper package's jar) start on each other's dataDir and
 #            dataLogDir and must show the same tree (own servers, ports and temp dirs)
+#   docker   tests/interop/docker_check.sh: Debian's docker.io and docker-compose (installed
+#            when missing; dockerd started when none answers, and stopped after); the image
+#            scripts/docker-build.sh builds FROM scratch; docker/docker-compose.yml: the
+#            seed's walkthrough (`cd docker && docker-compose up -d`, `docker-compose ps`,
+#            zkCli through `docker exec -i zookeeper bin/zkCli.sh`), kazoo through the port
+#            published on 127.0.0.1; docker/docker-compose.ensemble.yml: `docker kill` of the
+#            leader's container, a new leader, the host's session carries on. Its own compose
+#            projects on free ports, taken down with their volumes
 #
 # Environment:
 #   SKIP_CARGO=1        skip fmt, clippy, cargo test and fuzz
@@ -58,6 +70,7 @@
 #                       the suite (see tests/interop/conftest.py)
 #   PYTEST_ARGS="..."   extra pytest arguments (e.g. "-k watch -x")
 #   ENSEMBLE_WAIT_S=90  hang guard of every wait in the ensemble steps
+#   DOCKER_WAIT_S=90    hang guard of every wait in the docker step
 #   ENSEMBLE_SCRIPT_PORTS=free|seed  ports of the ensemble-script step (default free)
 set -euo pipefail
 
@@ -214,6 +227,10 @@ begin zkcli "zkCli walkthrough against $ZK_HOSTS"
 ZK_WALK_AT_ROOT=$WALK_AT_ROOT tests/interop/zkcli_walkthrough.sh
 done_step
 
+begin cli "corral cli and Apache's zkCli side by side against $ZK_HOSTS"
+tests/interop/cli_diff.sh "$(corral_bin "$REPO")"
+done_step
+
 # ---- kazoo's own test suite --------------------------------------------------------------
 # Not against $ZK_HOSTS: kazoo's harness stops and restarts its servers (restart tests), so
 # scripts/compat/kazoo.sh lets it start corral servers of its own.
@@ -263,5 +280,13 @@ done_step
 # on its own free port and temp dataDir, run the same client workload against both, and
 # compare the answers. Add it here as its own `begin sidebyside ...` / `done_step` step,
 # started and stopped by this script like corral above (stop only the pid it started).
+
+# ---- the container image ------------------------------------------------------------------
+# Not against $ZK_HOSTS: the script runs corral in containers of its own (compose projects
+# of its own, free ports on 127.0.0.1) and takes them down with their networks and volumes.
+begin docker "the corral image and docker/'s compose files under Debian's docker.io"
+cargo build --release --bin corral
+PYTHON=$VENV/bin/python tests/interop/docker_check.sh "$RELEASE/corral"
+done_step
 
 stop_server

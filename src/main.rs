@@ -1,6 +1,6 @@
 //! The `corral` binary: `corral serve` runs the server; `corral data` reads
 //! ZooKeeper-format data files; `corral bench` loads a server (corral or Apache
-//! ZooKeeper) and measures it.
+//! ZooKeeper) and measures it; `corral cli` is a zkCli.
 
 use clap::{Parser, Subcommand};
 use corral::config::{self, Config};
@@ -43,6 +43,20 @@ enum Command {
     /// Load a ZooKeeper-protocol server (corral or Apache ZooKeeper) and measure throughput,
     /// latency percentiles and CPU per op.
     Bench(Box<corral::bench::BenchArgs>),
+    /// A native zkCli: Apache ZooKeeper's command-line client, its arguments, commands and
+    /// output (`corral cli -server host:port[,host:port...][/chroot] [-timeout ms] [-r]
+    /// [-waitforconnection] [cmd args...]`).
+    #[command(disable_help_flag = true)]
+    Cli {
+        /// zkCli's arguments, single-dash words as ZooKeeperMain takes them, then an optional
+        /// one-shot command.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -70,6 +84,12 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Cli { args } = &cli.command {
+        // No logging set-up: start-up time is part of what a shell tool is judged by.
+        let code = corral::cli::run(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -77,8 +97,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     match cli.command {
+        Command::Cli { .. } => ExitCode::SUCCESS,
         Command::Data { command } => run_data(command),
         Command::Serve {
             config,
@@ -102,6 +122,7 @@ fn main() -> ExitCode {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
+            exit_on_termination_signals();
             match corral::server::run(loaded.config) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -118,6 +139,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// SIGTERM and SIGINT end the server at once, as their default action does. Installed as
+/// handlers because the kernel drops signals left at their default action when they are
+/// sent to a namespace's init: as a container's PID 1 (the corral image's CMD), corral
+/// would otherwise ignore `docker stop` until Docker's SIGKILL ten seconds later. Nothing
+/// needs flushing: a write is acknowledged only once it is on disk.
+fn exit_on_termination_signals() {
+    extern "C" fn exit_now(signal: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + signal) }
+    }
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: installs a handler that only calls an async-signal-safe function.
+        unsafe { libc::signal(signal, exit_now as *const () as libc::sighandler_t) };
     }
 }
 

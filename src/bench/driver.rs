@@ -345,7 +345,7 @@ impl Driver {
                         self.m.events += 1;
                     }
                 }
-                Ok(Some(Incoming::Pong | Incoming::Connected(_))) => {}
+                Ok(Some(Incoming::Pong | Incoming::Connected(_) | Incoming::Control { .. })) => {}
                 Err(e) => {
                     self.kill(s, format!("protocol: {e}"));
                     return;

@@ -71,7 +71,7 @@ impl Client {
                     return Ok(c);
                 }
                 Incoming::Event(e) => c.events.push(e),
-                Incoming::Pong | Incoming::Reply(_) => {}
+                Incoming::Pong | Incoming::Reply(_) | Incoming::Control { .. } => {}
             }
         }
     }
@@ -121,7 +121,7 @@ impl Client {
                     };
                 }
                 Incoming::Event(e) => self.events.push(e),
-                Incoming::Pong | Incoming::Connected(_) => {}
+                Incoming::Pong | Incoming::Connected(_) | Incoming::Control { .. } => {}
             }
         }
     }
@@ -214,7 +214,7 @@ impl Client {
             match self.next()? {
                 Incoming::Reply(r) => codes.push(r.err.err().unwrap_or(0)),
                 Incoming::Event(e) => self.events.push(e),
-                Incoming::Pong | Incoming::Connected(_) => {}
+                Incoming::Pong | Incoming::Connected(_) | Incoming::Control { .. } => {}
             }
         }
         Ok(codes)

@@ -77,6 +77,13 @@ pub enum Incoming<T> {
     Event(WatchEvent),
     /// A ping (xid -2) was answered.
     Pong,
+    /// The answer to a request sent with [`SessionCodec::send_control`]
+    /// (`auth`, xid -4; `setWatches`, xid -8): never matched in FIFO order,
+    /// and an `auth` failure is answered this way before the server closes.
+    Control {
+        xid: Xid,
+        err: i32,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +117,19 @@ pub struct SessionCodec<T> {
 impl<T> SessionCodec<T> {
     /// A codec whose first output is the handshake for a new session.
     pub fn new(timeout_ms: i32) -> SessionCodec<T> {
+        SessionCodec::with_handshake(&ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: Zxid::ZERO,
+            timeout_ms,
+            session_id: SessionId(0),
+            passwd: Bytes::from_static(&[0u8; 16]),
+            read_only: Some(false),
+        })
+    }
+
+    /// A codec whose first output is `req`: a new session, or an existing one
+    /// resumed on another connection (its id, password and the last zxid seen).
+    pub fn with_handshake(req: &ConnectRequest) -> SessionCodec<T> {
         let mut codec = SessionCodec {
             out: BytesMut::with_capacity(4096),
             inbuf: BytesMut::with_capacity(16 * 1024),
@@ -117,15 +137,7 @@ impl<T> SessionCodec<T> {
             pending: VecDeque::new(),
             pings_pending: 0,
             connected: false,
-            last_zxid: Zxid::ZERO,
-        };
-        let req = ConnectRequest {
-            protocol_version: 0,
-            last_zxid_seen: Zxid::ZERO,
-            timeout_ms,
-            session_id: SessionId(0),
-            passwd: Bytes::from_static(&[0u8; 16]),
-            read_only: Some(false),
+            last_zxid: req.last_zxid_seen,
         };
         let mut w = Writer::new(&mut codec.out);
         let at = w.begin_frame();
@@ -166,6 +178,21 @@ impl<T> SessionCodec<T> {
         w.end_frame(at);
         self.pending.push_back(Pending { xid, op, tag });
         Xid(xid)
+    }
+
+    /// Frames `req` with a reserved xid ([`Xid::AUTH`], [`Xid::SET_WATCHES`]);
+    /// its answer comes back as [`Incoming::Control`], outside the FIFO order.
+    pub fn send_control(&mut self, xid: Xid, req: &Request) {
+        debug_assert!(xid == Xid::AUTH || xid == Xid::SET_WATCHES);
+        let mut w = Writer::new(&mut self.out);
+        let at = w.begin_frame();
+        RequestHeader {
+            xid: xid.0,
+            op: req.op().as_i32(),
+        }
+        .encode(&mut w);
+        encode_request(&mut w, req);
+        w.end_frame(at);
     }
 
     /// Frames a ping (xid -2).
@@ -241,6 +268,10 @@ impl<T> SessionCodec<T> {
                 self.pings_pending = self.pings_pending.saturating_sub(1);
                 Ok(Some(Incoming::Pong))
             }
+            -4 | -8 => Ok(Some(Incoming::Control {
+                xid: Xid(hdr.xid),
+                err: hdr.err,
+            })),
             xid => {
                 let expected = self.pending.front().map(|p| p.xid);
                 if expected != Some(xid) {

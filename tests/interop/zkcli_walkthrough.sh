@@ -12,7 +12,10 @@
 #                        server is empty. Otherwise the walkthrough runs chrooted under a
 #                        fresh /corral-zkcli-* node, which it removes afterwards.
 #   ZK_WALK_WAIT_S=60    how long to wait for any expected output
-#   JAVA=/usr/bin/java   ZKCLI_CP=<classpath>   how to run zkCli
+#   JAVA=/usr/bin/java   ZKCLI_CP=<classpath>   how to run Apache's zkCli
+#   ZKCLI="cmd args"     run this zkCli instead (split into words; the walkthrough appends
+#                        -server ZK_HOSTS and the command), e.g.
+#                        ZKCLI="docker exec -i zookeeper bin/zkCli.sh" ZK_HOSTS=localhost:2181
 set -euo pipefail
 
 : "${ZK_HOSTS:?set ZK_HOSTS=host:port of the server under test}"
@@ -20,7 +23,12 @@ WAIT_S=${ZK_WALK_WAIT_S:-60}
 JAVA=${JAVA:-java}
 # zookeeper.jar's manifest pulls in jline, netty, jute, ...; slf4j-nop silences logging.
 ZKCLI_CP=${ZKCLI_CP:-/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-nop.jar}
-[ -r "${ZKCLI_CP%%:*}" ] || { echo "zkcli_walkthrough: ${ZKCLI_CP%%:*} not found (apt-get install zookeeper)" >&2; exit 2; }
+if [ -n "${ZKCLI:-}" ]; then
+  read -r -a ZKCLI_CMD <<<"$ZKCLI"
+else
+  [ -r "${ZKCLI_CP%%:*}" ] || { echo "zkcli_walkthrough: ${ZKCLI_CP%%:*} not found (apt-get install zookeeper)" >&2; exit 2; }
+  ZKCLI_CMD=("$JAVA" -Xmx128m -cp "$ZKCLI_CP" org.apache.zookeeper.ZooKeeperMain)
+fi
 
 WORK=$(mktemp -d /tmp/zkcli-walk.XXXXXX)
 declare -A SESSION_PID=() SESSION_FD=()
@@ -37,8 +45,7 @@ log() { echo "zkcli-walkthrough: $*"; }
 
 zkcli_oneshot() {  # server cmd args... -> prints zkCli's output
   local server=$1; shift
-  timeout "$WAIT_S" "$JAVA" -Xmx128m -cp "$ZKCLI_CP" org.apache.zookeeper.ZooKeeperMain \
-    -server "$server" "$@" </dev/null 2>&1 || true
+  timeout "$WAIT_S" "${ZKCLI_CMD[@]}" -server "$server" "$@" </dev/null 2>&1 || true
 }
 
 zk() { zkcli_oneshot "$SERVER" "$@"; }
@@ -67,8 +74,7 @@ expect_line() {  # output expected-exact-line what
 session_start() {  # name
   local name=$1 fifo="$WORK/$1.in" fd
   mkfifo "$fifo"
-  "$JAVA" -Xmx128m -cp "$ZKCLI_CP" org.apache.zookeeper.ZooKeeperMain -server "$SERVER" \
-    <"$fifo" >"$WORK/$name.out" 2>&1 &
+  "${ZKCLI_CMD[@]}" -server "$SERVER" <"$fifo" >"$WORK/$name.out" 2>&1 &
   SESSION_PID[$name]=$!
   exec {fd}>"$fifo"
   SESSION_FD[$name]=$fd
@@ -110,7 +116,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "server $ZK_HOSTS${BASE:+ (chroot $BASE)}"
+log "server $ZK_HOSTS${BASE:+ (chroot $BASE)}; zkCli: ${ZKCLI_CMD[*]}"
 if [ -n "$BASE" ]; then
   out=$(zkcli_oneshot "$ZK_HOSTS" create "$BASE")
   expect_line "$out" "Created $BASE" "creating the chroot node"
