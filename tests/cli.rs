@@ -213,9 +213,9 @@ fn piped_stdin_runs_every_command_without_a_prompt() {
          getAcl {base}\n\
          setAcl {base}/eph world:anyone:r\n\
          getAcl -s {base}/eph\n\
+         getEphemerals {base}\n\
          delete {base}/eph\n\
          getAllChildrenNumber {base}\n\
-         getEphemerals {base}\n\
          sync {base}\n\
          whoami\n\
          addauth digest alice:pw\n\
@@ -261,7 +261,14 @@ fn piped_stdin_runs_every_command_without_a_prompt() {
         &format!("KeeperErrorCode = No such watcher for {base}"),
     );
     assert_line(&out, "printwatches is on");
-    assert_line(&out, &format!("0 - create {base} \"two words\""));
+    // history: the last ten lines and itself, numbered from 0.
+    assert_line(&out, &format!("13 - delete {base}/eph"));
+    assert_line(&out, "22 - printwatches");
+    assert_line(&out, "23 - history");
+    assert!(
+        !out.contains("\n12 - "),
+        "history shows more than ten:\n{out}"
+    );
     assert_line(&err, &format!("Node already exists: {base}"));
     assert_line(&err, "Path must start with / character");
     assert_line(&err, &format!("Node does not exist: {base}"));
