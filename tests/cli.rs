@@ -403,3 +403,33 @@ fn the_session_and_its_ephemeral_survive_a_server_restart() {
     let (_, err, _) = oneshot(server.addr(), &["stat", &path]);
     assert_eq!(err.trim_end(), format!("Node does not exist: {path}"));
 }
+
+#[test]
+fn a_lost_member_hands_the_session_to_the_next_one_in_the_list() {
+    if common::is_external() {
+        common::skip(
+            "a_lost_member_hands_the_session_to_the_next_one_in_the_list",
+            "starts an ensemble of its own",
+        );
+        return;
+    }
+    let mut ens = common::ensemble::Ensemble::start(3, &[]);
+    let leader = ens.wait_serving();
+    // The cli connects to the first member it is given: a follower, so that its loss costs
+    // no election.
+    let first = ens.others(leader)[0];
+    let mut order = vec![first];
+    order.extend(ens.ids().into_iter().filter(|id| *id != first));
+    let list = ens.connect_string_of(&order);
+    let mut live = Live::start(&list);
+    live.send("create -e /cli-failover mine");
+    live.wait_for("Created /cli-failover");
+    ens.kill9(first);
+    live.wait_for("WatchedEvent state:Disconnected type:None path:null");
+    // Same session on another member: its ephemeral node is still there, and still its own.
+    live.send("get /cli-failover");
+    live.wait_for("mine");
+    live.send("getEphemerals");
+    live.wait_for("[/cli-failover]");
+    assert_eq!(live.quit(), 0);
+}
