@@ -213,9 +213,9 @@ fn piped_stdin_runs_every_command_without_a_prompt() {
          getAcl {base}\n\
          setAcl {base}/eph world:anyone:r\n\
          getAcl -s {base}/eph\n\
+         getEphemerals {base}\n\
          delete {base}/eph\n\
          getAllChildrenNumber {base}\n\
-         getEphemerals {base}\n\
          sync {base}\n\
          whoami\n\
          addauth digest alice:pw\n\
@@ -261,7 +261,14 @@ fn piped_stdin_runs_every_command_without_a_prompt() {
         &format!("KeeperErrorCode = No such watcher for {base}"),
     );
     assert_line(&out, "printwatches is on");
-    assert_line(&out, &format!("0 - create {base} \"two words\""));
+    // history: the last ten lines and itself, numbered from 0.
+    assert_line(&out, &format!("13 - delete {base}/eph"));
+    assert_line(&out, "22 - printwatches");
+    assert_line(&out, "23 - history");
+    assert!(
+        !out.contains("\n12 - "),
+        "history shows more than ten:\n{out}"
+    );
     assert_line(&err, &format!("Node already exists: {base}"));
     assert_line(&err, "Path must start with / character");
     assert_line(&err, &format!("Node does not exist: {base}"));
@@ -395,4 +402,34 @@ fn the_session_and_its_ephemeral_survive_a_server_restart() {
     assert_eq!(live.quit(), 0);
     let (_, err, _) = oneshot(server.addr(), &["stat", &path]);
     assert_eq!(err.trim_end(), format!("Node does not exist: {path}"));
+}
+
+#[test]
+fn a_lost_member_hands_the_session_to_the_next_one_in_the_list() {
+    if common::is_external() {
+        common::skip(
+            "a_lost_member_hands_the_session_to_the_next_one_in_the_list",
+            "starts an ensemble of its own",
+        );
+        return;
+    }
+    let mut ens = common::ensemble::Ensemble::start(3, &[]);
+    let leader = ens.wait_serving();
+    // The cli connects to the first member it is given: a follower, so that its loss costs
+    // no election.
+    let first = ens.others(leader)[0];
+    let mut order = vec![first];
+    order.extend(ens.ids().into_iter().filter(|id| *id != first));
+    let list = ens.connect_string_of(&order);
+    let mut live = Live::start(&list);
+    live.send("create -e /cli-failover mine");
+    live.wait_for("Created /cli-failover");
+    ens.kill9(first);
+    live.wait_for("WatchedEvent state:Disconnected type:None path:null");
+    // Same session on another member: its ephemeral node is still there, and still its own.
+    live.send("get /cli-failover");
+    live.wait_for("mine");
+    live.send("getEphemerals");
+    live.wait_for("[/cli-failover]");
+    assert_eq!(live.quit(), 0);
 }

@@ -180,7 +180,9 @@ mod tests {
         assert_eq!(split_line(r#"set /a """#), strings(&["set", "/a", ""]));
         // An unmatched quote is skipped over, as Java's Matcher.find() does.
         assert_eq!(split_line(r#"set /a "b"#), strings(&["set", "/a", "b"]));
-        assert_eq!(split_line("   "), Vec::<String>::new());
+        // As Java's regex does: blanks only are one word of one blank; a lone quote is none.
+        assert_eq!(split_line("   "), strings(&[" "]));
+        assert_eq!(split_line("\""), Vec::<String>::new());
     }
 
     #[test]

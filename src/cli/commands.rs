@@ -288,6 +288,13 @@ pub fn parse(words: &[String]) -> Result<Cmd, CliError> {
                 path: p.args.get(1).cloned(),
             }
         }
+        _ => parse_more(words)?,
+    })
+}
+
+fn parse_more(words: &[String]) -> Result<Cmd, CliError> {
+    let cmd = words[0].as_str();
+    Ok(match cmd {
         "delete" => parse_delete(words)?,
         "deleteall" => {
             let p = opts(&[valued('b')], words)?;

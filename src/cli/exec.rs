@@ -131,11 +131,55 @@ fn parse_acl(text: &str) -> Vec<Acl> {
     out
 }
 
+/// `CreateCommand.exec`'s checks of the flags, in its order; the `CreateMode` flags and TTL.
+fn create_mode(
+    e: bool,
+    sq: bool,
+    c: bool,
+    ttl: Option<&str>,
+) -> Result<(i32, Option<i64>), Failure> {
+    let err = |m: &str| Failure::Cli(CliError::new(m));
+    if c && (e || sq) {
+        return Err(err(
+            "-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential.",
+        ));
+    }
+    let ttl_ms = ttl
+        .map(|t| t.parse::<i64>())
+        .transpose()
+        .map_err(|_| err("-t argument must be a long value"))?;
+    let has_ttl = ttl_ms.is_some();
+    if has_ttl && e {
+        return Err(err("TTLs cannot be used with Ephemeral znodes"));
+    }
+    if has_ttl && c {
+        return Err(err("TTLs cannot be used with Container znodes"));
+    }
+    // CreateMode flags: 0 persistent, 1 ephemeral, 2/3 sequential, 4 container, 5/6 TTL.
+    let flags = match (e, sq, c) {
+        (true, true, _) => 3,
+        (true, false, _) => 1,
+        (false, true, _) if has_ttl => 6,
+        (false, true, _) => 2,
+        (false, false, true) => 4,
+        (false, false, false) if has_ttl => 5,
+        (false, false, false) => 0,
+    };
+    if let Some(t) = ttl_ms
+        && (t > TTL_MAX_MS || t <= 0)
+    {
+        return Err(err(&format!(
+            "ttl must be positive and cannot be larger than: {TTL_MAX_MS}"
+        )));
+    }
+    Ok((flags, ttl_ms))
+}
+
 fn create(s: &mut Session, cmd: Cmd) -> Done {
     let Cmd::Create {
-        ephemeral: e,
-        sequential: sq,
-        container: c,
+        ephemeral,
+        sequential,
+        container,
         ttl,
         path,
         data,
@@ -144,59 +188,18 @@ fn create(s: &mut Session, cmd: Cmd) -> Done {
     else {
         return Ok(());
     };
-    let err = |m: &str| Err(Failure::Cli(CliError::new(m)));
-    if c && (e || sq) {
-        return err(
-            "-c cannot be combined with -s or -e. Containers cannot be ephemeral or sequential.",
-        );
-    }
-    let ttl_ms = match &ttl {
-        Some(t) => match t.parse::<i64>() {
-            Ok(v) => Some(v),
-            Err(_) => return err("-t argument must be a long value"),
-        },
-        None => None,
-    };
-    if ttl_ms.is_some() && e {
-        return err("TTLs cannot be used with Ephemeral znodes");
-    }
-    if ttl_ms.is_some() && c {
-        return err("TTLs cannot be used with Container znodes");
-    }
-    // CreateMode flags: 0 persistent, 1 ephemeral, 2/3 sequential, 4 container, 5/6 TTL.
-    let flags = match (e, sq, c, ttl_ms.is_some()) {
-        (true, true, ..) => 3,
-        (true, false, ..) => 1,
-        (false, true, _, t) => {
-            if t {
-                6
-            } else {
-                2
-            }
-        }
-        (false, false, true, _) => 4,
-        (false, false, false, t) => {
-            if t {
-                5
-            } else {
-                0
-            }
-        }
-    };
-    if let Some(t) = ttl_ms
-        && (t > TTL_MAX_MS || t <= 0)
-    {
-        return err(&format!(
-            "ttl must be positive and cannot be larger than: {TTL_MAX_MS}"
-        ));
-    }
+    let (flags, ttl_ms) = create_mode(ephemeral, sequential, container, ttl.as_deref())?;
     let data = data.map_or(ZData::null(), |d| ZData::from(d.into_bytes()));
     let acl = acl.as_deref().map_or_else(Acl::open_unsafe, parse_acl);
-    let checked = if sq { format!("{path}1") } else { path.clone() };
-    bad_path(&checked)?;
+    // ZooKeeper.create checks a sequential path as if its counter were already there.
+    bad_path(&if sequential {
+        format!("{path}1")
+    } else {
+        path.clone()
+    })?;
     if acl.is_empty() {
         eprintln!("KeeperErrorCode = InvalidACL");
-        return err("Acl is not valid : null");
+        return Err(Failure::Cli(CliError::new("Acl is not valid : null")));
     }
     let op = match flags {
         5 | 6 => OpCode::CreateTtl,
@@ -219,17 +222,13 @@ fn create(s: &mut Session, cmd: Cmd) -> Done {
             Ok(())
         }
         Ok(_) => Ok(()),
-        Err(CallError::Server(Ok(ErrorCode::InvalidAcl))) => {
-            eprintln!(
-                "{}",
-                format::keeper_message(Ok(ErrorCode::InvalidAcl), Some(&path))
-            );
-            Err(server_err(
-                CallError::Server(Ok(ErrorCode::InvalidAcl)),
-                &path,
-            ))
+        Err(e) => {
+            if e == CallError::Server(Ok(ErrorCode::InvalidAcl)) {
+                // CreateCommand prints the KeeperException itself before wrapping it.
+                eprintln!("{}", format::keeper_message(e.code(), Some(&path)));
+            }
+            Err(server_err(e, &path))
         }
-        Err(e) => Err(server_err(e, &path)),
     }
 }
 

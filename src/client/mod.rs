@@ -1,9 +1,11 @@
 //! corral's own small ZooKeeper client, built for the load generator
-//! (`corral bench`): cheap per op and many sessions per thread.
+//! (`corral bench`): cheap per op and many sessions per thread. `corral cli`
+//! (`crate::cli`) drives the same codec for its reconnecting shell session.
 //!
 //! [`SessionCodec`] is the whole protocol side of a session without I/O —
-//! handshake, pipelined requests with xids, pings, replies matched in FIFO
-//! order, watch events — reusing `proto` for every byte. The caller owns the
+//! handshake (new or resumed session), pipelined requests with xids, pings,
+//! replies matched in FIFO order, `auth`/`setWatches` answers, watch events —
+//! reusing `proto` for every byte. The caller owns the
 //! socket: `bench` drives hundreds of codecs from one epoll loop per thread;
 //! [`blocking::Client`] drives one over a blocking `TcpStream` for setup and
 //! teardown. It never decides anything about server semantics.

@@ -15,7 +15,8 @@
 # `WatchedEvent state:SyncConnected type:None path:null`, which zkCli prints from another
 # thread at a moment of its own), blank lines, each client's chroot name, timestamps
 # (ctime/mtime), hex numbers (zxids, session ids) and the JVM's stack frames under an uncaught
-# exception. Piped sessions print no prompt.
+# exception; watch events (zkCli prints them from another thread) are compared in their order
+# at the end of each one-shot's or session's part. Piped sessions print no prompt.
 #
 # Usage: cli_diff.sh [CORRAL_BINARY]   (default: corral_bin from scripts/lib.sh)
 # Environment:
@@ -253,7 +254,14 @@ run_client() {  # client name: the whole script through it, transcript in $WORK/
 normalize() {  # file base
   # A JVM's uncaught exception is followed by its stack: zkCli's first line is compared.
   grep -vE '^(Connecting to .*|Welcome to ZooKeeper!|JLine support is .*|WATCHER::|WatchedEvent state:SyncConnected type:None path:null|SLF4J: .*|	at .*|	\.\.\. [0-9]+ more|)$' "$1" \
-    | sed -E -e "s#$2#<BASE>#g" -e 's/^([cm]time = ).*/\1<TIME>/' -e 's/0x[0-9a-f]+/0x<N>/g'
+    | sed -E -e "s#$2#<BASE>#g" -e 's/^([cm]time = ).*/\1<TIME>/' -e 's/0x[0-9a-f]+/0x<N>/g' \
+    | awk '
+      # zkCli prints watch events from its event thread, racing the main thread: events are
+      # compared in their order, at the end of their transcript section, not in place.
+      /^## / { for (i = 1; i <= n; i++) print ev[i]; n = 0; print; next }
+      /^WatchedEvent / { ev[++n] = $0; next }
+      { print }
+      END { for (i = 1; i <= n; i++) print ev[i] }'
 }
 
 run_client zkcli
