@@ -1245,6 +1245,7 @@ pub(super) fn is_shard_local(r: &Request) -> bool {
         Request::AddWatch { .. }
             | Request::CheckWatches { .. }
             | Request::RemoveWatches { .. }
+            | Request::SetWatches(_)
             | Request::WhoAmI
     )
 }
