@@ -39,6 +39,9 @@
 #                                starts: it comes back hundreds of txns behind, past the
 #                                leader's in-memory window (commitLogCount, 500), so syncs
 #                                by SNAP (or a DIFF read from the leader's log) happen too
+#   MIGRATION_STOP=term          how a member is stopped: term (SIGTERM, then SIGKILL after
+#                                10 s) or kill (SIGKILL at once: a crash, whatever the
+#                                member had not written yet is gone)
 #   MIGRATION_ZOO_CFG_EXTRA='k=v ...'  extra zoo.cfg lines for every member (e.g.
 #                                forceSnapshotSync=true: every learner synced by SNAP)
 #   MIGRATION_KEEP=1             keep the temp dir (configs, data, member logs, load log)
@@ -162,7 +165,10 @@ checkpoint() {
 replace() {
   local name=$1 was=${KIND[$1]}
   say "$(date -u +%T) replacing $name ($was, $(mode_of "$name")) by $2 in place"
-  stop_member "$name"
+  case ${MIGRATION_STOP:-term} in
+    kill) kill9_member "$name" ;;
+    *) stop_member "$name" ;;
+  esac
   sleep "$DOWN_S"
   start_as "$name" "$2"
   wait_roles m1 m2 m3

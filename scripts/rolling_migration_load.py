@@ -313,10 +313,12 @@ def checkpoint(sessions, tag):
         STATS.add("acknowledged")
     target = {f"{ROOT}/tick/{s.name}": s.tick_acked_version for s in sessions}
     lost = 0
+    deadline = time.monotonic() + WAIT_S  # one hang guard for all the watchers
     for s in sessions:
         with s.observed_cond:
             caught_up = s.observed_cond.wait_for(
-                lambda: all(s.observed[p] >= target[p] for p in s.watched), timeout=WAIT_S)
+                lambda: all(s.observed[p] >= target[p] for p in s.watched),
+                timeout=max(0.0, deadline - time.monotonic()))
             behind = {p: s.observed[p] for p in s.watched if s.observed[p] < target[p]}
         if not caught_up:
             for p, v in behind.items():
