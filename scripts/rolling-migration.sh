@@ -22,7 +22,9 @@
 #   Prints: acknowledged=N lost=N sessions_expired=N watches_lost=N (and more counters),
 #   and, for the record, how the members synced (DIFF/SNAP/TRUNC, from their logs) and how
 #   often an Apache learner's sync failed with ZooKeeper 3.8's own NullPointerException
-#   (ZOOKEEPER-4394; it retries, so this is not a failure of the run).
+#   (ZOOKEEPER-4394), by the kind of leader it synced with. Under an Apache leader that is
+#   Apache's behaviour (the learner retries); under a corral leader it fails the run
+#   (corral sends uncommitted txns after NEWLEADER so that it cannot happen).
 #   Exit 0 only when lost, sessions_expired, watches_lost (and errors, stale_reads) are 0.
 #
 #   --replacement zookeeper replaces every member by Apache ZooKeeper both ways: an
@@ -160,10 +162,24 @@ checkpoint() {
   echo "    $(cat "$LOAD/checkpoint-$CHECKPOINT.done")"
 }
 
+# npe_tally KIND - Apache learner syncs that failed on ZOOKEEPER-4394's NullPointerException
+# since the last tally, counted against a leader of KIND (the leader of that interval: a
+# follower's replacement keeps the leader; a leader's replacement elects one of the kind
+# already replaced, and Apache members sync with nothing else meanwhile).
+declare -A NPE_UNDER=([zookeeper]=0 [corral]=0)
+NPE_SEEN=0
+npe_tally() {
+  local n
+  n=$(cat "$WORK"/m[123].log | grep -c 'NullPointerException: Cannot read field "hdr"' || true)
+  NPE_UNDER[$1]=$((NPE_UNDER[$1] + n - NPE_SEEN))
+  NPE_SEEN=$n
+}
+
 # replace NAME KIND - stop member NAME, start it as KIND in place, wait until it follows and
 # has caught up, then a load checkpoint.
 replace() {
   local name=$1 was=${KIND[$1]}
+  npe_tally "${KIND[$LEADER]}"
   say "$(date -u +%T) replacing $name ($was, $(mode_of "$name")) by $2 in place"
   case ${MIGRATION_STOP:-term} in
     kill) kill9_member "$name" ;;
@@ -215,18 +231,22 @@ grep -E '^load: (sessions_expired|watches_lost|errors|stale_reads|lost_detail):'
 RESULT=$(cat "$LOAD/result" 2>/dev/null || true)
 [ -n "$RESULT" ] || { tail -n 30 "$WORK/load.log"; fail "the load ended (exit $rc) without a result"; }
 echo "$RESULT"
-# sync_report - how learners were synced and how often an Apache learner's sync failed with
-# ZooKeeper 3.8's NullPointerException (informational: the learner retries).
+# sync_report - how learners were synced, and the Apache learner syncs that failed with
+# ZooKeeper 3.8's NullPointerException by the leader's kind.
 sync_report() {
   local logs=("$WORK"/m[123].log) kind n
   for kind in "Getting a diff" "Getting a snapshot" "Truncating log"; do
     n=$(cat "${logs[@]}" | grep -c "$kind" || true)
     printf '    learner syncs "%s": %s\n' "$kind" "$n"
   done
-  n=$(cat "${logs[@]}" | grep -c 'NullPointerException: Cannot read field "hdr"' || true)
-  echo "    Apache learner syncs failed on ZOOKEEPER-4394's NullPointerException: $n"
+  npe_tally "${KIND[$LEADER]}"
+  echo "    Apache learner syncs failed on ZOOKEEPER-4394's NullPointerException:" \
+    "${NPE_UNDER[zookeeper]} under an Apache leader (ZooKeeper's own), ${NPE_UNDER[corral]} under a corral leader"
 }
 sync_report
+[ "${NPE_UNDER[corral]}" -eq 0 ] \
+  || fail "an Apache learner's sync with a corral leader failed (ZOOKEEPER-4394): a COMMIT" \
+    "between NEWLEADER and UPTODATE for a PROPOSAL sent before NEWLEADER"
 [ "$rc" -eq 0 ] || fail "the rolling migration lost something (see above; load log $WORK/load.log)"
 pass "rolling migration zookeeper -> $REPLACEMENT -> zookeeper: nothing acknowledged lost," \
   "no session expired, no watch lost"
