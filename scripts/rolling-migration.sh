@@ -53,7 +53,7 @@
 # Only processes this script started are signalled (by pid).
 set -euo pipefail
 
-usage() { sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 REPLACEMENT=corral
 while [ $# -gt 0 ]; do
   case $1 in
