@@ -37,6 +37,12 @@
 #            package's QuorumPeerMain) and a corral member in one ensemble: corral follows an
 #            Apache leader, then leads an Apache follower, then two; writes, ephemerals,
 #            sequentials and a session moving between corral and Apache, on every member
+#   migration  scripts/rolling-migration.sh: an Apache ZooKeeper 3.8 3-member ensemble under
+#            a kazoo load (writes, reads, watches, ephemerals, 6 sessions over all members)
+#            has its members replaced by corral one at a time in place (same dataDir,
+#            dataLogDir, myid, ports; followers first), then back to Apache; every
+#            acknowledged write is on every member, no session expired, no watch lost
+#            (it prints acknowledged=N lost=0 sessions_expired=0 watches_lost=0)
 #   ensemble-script  tests/interop/ensemble_script_check.sh: scripts/ensemble.sh
 #            start|status|stop for real on conf/ensemble-3 in a scratch copy of the layout, on
 #            free ports (ENSEMBLE_SCRIPT_PORTS=seed: the seed's 2181-2183/2888-2890/3888-3890,
@@ -268,6 +274,11 @@ done_step
 begin mixed "corral and Apache ZooKeeper 3.8 members in one ensemble"
 cargo build --release --bin corral
 PYTHON=$VENV/bin/python tests/interop/mixed_check.sh "$RELEASE/corral"
+done_step
+
+begin migration "rolling migration Apache ZooKeeper -> corral -> Apache ZooKeeper under load"
+cargo build --release --bin corral
+CORRAL_BIN=$RELEASE/corral PYTHON=$VENV/bin/python scripts/rolling-migration.sh
 done_step
 
 begin ensemble-script "scripts/ensemble.sh start|status|stop on conf/ensemble-3"

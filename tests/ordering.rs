@@ -1,12 +1,12 @@
 //! Guarantee 2 of docs/architecture.md (FIFO client order) over a raw socket:
 //! requests pipelined without waiting are answered in order, and a read sent
 //! behind the session's own write observes exactly that write — not a later
-//! one that was also already in flight.
+//! one that was also already in flight. The same holds for SetWatches.
 
 mod common;
 
 use common::Server;
-use common::raw::{Session, op, req};
+use common::raw::{Session, Writer, op, req};
 
 /// getData's reply body starts with the data buffer.
 fn data_of(reply: &common::raw::Reply) -> Vec<u8> {
@@ -55,6 +55,43 @@ fn pipelined_reads_see_exactly_the_writes_sent_before_them() {
         assert!(
             r.zxid >= w.zxid,
             "a reply never carries a zxid older than an earlier reply's"
+        );
+    }
+    s.close();
+}
+
+/// SetWatches pipelined behind the session's own write is answered after
+/// that write and sees it, as ZooKeeper orders it with every other request.
+/// A client that sends it with an ordinary xid after a reconnect (not the
+/// Java client's reserved -8) matches replies to requests in order and drops
+/// the connection on a reply out of turn (kazoo: "xids do not match").
+#[test]
+fn set_watches_behind_a_write_is_answered_after_it_and_sees_it() {
+    let server = Server::start();
+    let mut s = Session::connect(server.addr(), 30_000);
+    let base = server.unique_path("setw");
+    for round in 0..20 {
+        let path = format!("{base}-{round}");
+        let seen = s.exists(&path, false).zxid;
+        let create = s.take_xid();
+        s.send(create, op::CREATE, &req::create(&path, b"x", 0));
+        let set_watches = s.take_xid();
+        let body = Writer::new()
+            .long(seen)
+            .strings(&[&path])
+            .strings(&[])
+            .strings(&[])
+            .into_vec();
+        s.send(set_watches, op::SET_WATCHES, &body);
+        // reply_for panics on a reply for another xid.
+        assert_eq!(s.reply_for(create).expect("create answered").err, 0);
+        assert_eq!(s.reply_for(set_watches).expect("answered").err, 0);
+        let event = s.next_event();
+        assert_eq!(
+            (event.event_type, event.path.as_str()),
+            (3, path.as_str()),
+            "the data watch, restored after the create, fires NodeDataChanged at once \
+             (before it, the node did not exist: NodeDeleted)"
         );
     }
     s.close();

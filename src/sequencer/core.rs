@@ -1248,6 +1248,7 @@ pub(super) fn is_shard_local(r: &Request) -> bool {
         Request::AddWatch { .. }
             | Request::CheckWatches { .. }
             | Request::RemoveWatches { .. }
+            | Request::SetWatches(_)
             | Request::WhoAmI
     )
 }

@@ -455,7 +455,8 @@ impl Sequencer {
         self.sync_waiting_peers();
     }
 
-    /// DIFF, TRUNC or SNAP, then every txn after it, then NEWLEADER.
+    /// DIFF, TRUNC or SNAP, then every committed txn after it, then
+    /// NEWLEADER, then the txns proposed but not committed yet.
     fn sync_peer(&mut self, peer: PeerId) {
         let Some(l) = self.leading() else { return };
         let epoch = l.epoch;
@@ -476,7 +477,7 @@ impl Sequencer {
         );
         tracing::info!("Syncing learner {sid} (last zxid {peer_zxid}) with {plan:?}");
         self.send_sync_op(peer, plan.op);
-        self.send_history(peer, plan, observer);
+        let uncommitted = self.send_history(peer, plan, observer);
         let config = self
             .cfg
             .ensemble
@@ -490,6 +491,14 @@ impl Sequencer {
             auth: None,
         };
         self.send_to_learner(peer, &newleader);
+        // After NEWLEADER, so that their COMMITs follow their PROPOSALs on
+        // the same side of it: ZooKeeper 3.8's learner forgets at NEWLEADER
+        // the PROPOSALs it received before it and fails the sync on a
+        // COMMIT it cannot match (ZOOKEEPER-4394). ZooKeeper's own leader
+        // sends them before NEWLEADER (`startForwarding`) and hits that.
+        for (z, bytes) in uncommitted {
+            self.send_to_learner(peer, &proposal_packet(PacketType::Proposal, z, bytes));
+        }
         if let Some(p) = self.leading().and_then(|l| l.peers.get_mut(&peer)) {
             p.forwarding = true;
             p.phase = PeerPhase::AwaitNewLeaderAck;
@@ -516,11 +525,17 @@ impl Sequencer {
         }
     }
 
-    /// Every txn after the plan's zxid: the applied ones from the window
-    /// (none after a SNAP, which holds them), then the pipeline's —
-    /// committed ones as pairs, the others as bare PROPOSALs (not to
-    /// observers, which only learn committed txns).
-    fn send_history(&mut self, peer: PeerId, plan: sync::SyncPlan, observer: bool) {
+    /// Every committed txn after the plan's zxid, as pairs: the applied ones
+    /// from the window (none after a SNAP, which holds them), then the
+    /// pipeline's. Returns the pipeline's uncommitted txns, for the caller
+    /// to send after NEWLEADER (none for an observer, which only learns
+    /// committed txns).
+    fn send_history(
+        &mut self,
+        peer: PeerId,
+        plan: sync::SyncPlan,
+        observer: bool,
+    ) -> Vec<(Zxid, bytes::Bytes)> {
         let history: Vec<(Zxid, bytes::Bytes)> = if plan.op == SyncOp::Snap {
             Vec::new()
         } else {
@@ -535,13 +550,15 @@ impl Sequencer {
             .filter(|p| p.zxid() > plan.after && !p.bytes.is_empty())
             .map(|p| (p.zxid(), p.bytes.clone(), p.committed))
             .collect();
+        let mut uncommitted = Vec::new();
         for (z, bytes, committed) in pending {
             if committed {
                 self.send_pair(peer, z, bytes, observer);
             } else if !observer {
-                self.send_to_learner(peer, &proposal_packet(PacketType::Proposal, z, bytes));
+                uncommitted.push((z, bytes));
             }
         }
+        uncommitted
     }
 
     /// A committed txn during a sync: PROPOSAL + COMMIT (an observer: INFORM).

@@ -609,7 +609,10 @@ impl Conn {
                 self.write_reply(shard, hdr.xid, self.last_zxid(shard), &Ok(Response::Empty));
                 Flow::Continue
             }
-            Request::SetWatches(sw) => {
+            // Behind a request in flight it waits its turn like a read: a
+            // client that sends it with an ordinary xid (not the Java
+            // client's -8) matches replies to requests in order.
+            Request::SetWatches(sw) if self.in_flight.borrow().is_empty() => {
                 self.set_watches(shard, hdr.xid, &sw);
                 Flow::Continue
             }
@@ -743,6 +746,10 @@ impl Conn {
                     // WatcherType.fromInt throws, answered as above.
                     None => Err(ErrorCode::MarshallingError),
                 })
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(shard, xid, sw);
+                return;
             }
             Request::WhoAmI => Some(Ok(Response::WhoAmI(
                 self.auth

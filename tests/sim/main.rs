@@ -4,7 +4,8 @@
 //! Checked after every event: at most one leader per epoch; every log's
 //! zxids strictly increase; a zxid names the same txn in every log; replies
 //! come in each session's order; NEWLEADER is acknowledged only once what
-//! the leader sent before it is durable. Checked at the end of a run, after
+//! the leader sent before it is durable; no COMMIT between NEWLEADER and
+//! UPTODATE names a PROPOSAL sent before NEWLEADER (ZOOKEEPER-4394). Checked at the end of a run, after
 //! the faults stop and everyone is healed and restarted: a leader serves,
 //! every member follows it with the same tree, writes are acknowledged
 //! again (liveness), and no acknowledged write was lost.
@@ -241,6 +242,31 @@ fn zookeeper_3104_newleader_follows_the_whole_snapshot() {
         sync_scenario(500 + seed, true, true, newleader_ack_crash())
             .unwrap_or_else(|e| panic!("{e}"));
     }
+}
+
+/// ZOOKEEPER-4394: ZooKeeper 3.8's learner logs and forgets at NEWLEADER the
+/// PROPOSALs it received before it, so a COMMIT of one of them between
+/// NEWLEADER and UPTODATE ends its sync with a NullPointerException (it
+/// looks for a leader again, often to be synced by SNAP). A leader under
+/// writes hits that window whenever a txn is still uncommitted when it syncs
+/// a learner; corral sends such txns after NEWLEADER. `watch_sync` checks
+/// every packet; this asserts the window was really exercised.
+#[test]
+fn zookeeper_4394_no_commit_before_uptodate_of_a_proposal_sent_before_newleader() {
+    let mut in_window = 0;
+    for seed in 0..4 {
+        let w = sync_scenario(700 + seed, false, true, newleader_ack_crash())
+            .unwrap_or_else(|e| panic!("{e}"));
+        in_window += w
+            .stats
+            .get("PROPOSAL between NEWLEADER and UPTODATE")
+            .copied()
+            .unwrap_or(0);
+    }
+    assert!(
+        in_window > 0,
+        "no PROPOSAL was sent between NEWLEADER and UPTODATE in any seed"
+    );
 }
 
 /// A leader cut off from the majority logs the writes its clients send but

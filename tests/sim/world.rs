@@ -246,6 +246,12 @@ struct Conn {
     before_newleader: Zxid,
     newleader_sent: bool,
     newleader_acked: bool,
+    /// PROPOSALs sent before NEWLEADER whose COMMIT was not: ZooKeeper 3.8's
+    /// learner logs and forgets them at NEWLEADER, so a COMMIT of one before
+    /// UPTODATE finds nothing to commit and ends its sync with a
+    /// NullPointerException (ZOOKEEPER-4394, in every 3.8.x).
+    uncommitted_before_newleader: std::collections::BTreeSet<Zxid>,
+    uptodate_sent: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -1125,6 +1131,8 @@ impl World {
                 before_newleader: Zxid::ZERO,
                 newleader_sent: false,
                 newleader_acked: false,
+                uncommitted_before_newleader: Default::default(),
+                uptodate_sent: false,
             },
         );
         self.nodes[i].leader_conn = Some(id);
@@ -1228,13 +1236,38 @@ impl World {
                 Some(PacketType::Snap) => *self.stats.entry("sync SNAP").or_default() += 1,
                 _ => {}
             }
+            let zxid = Zxid(p.zxid);
             match kind {
                 Some(PacketType::Proposal | PacketType::Inform | PacketType::Snap)
                     if !c.newleader_sent =>
                 {
-                    c.before_newleader = c.before_newleader.max(Zxid(p.zxid));
+                    c.before_newleader = c.before_newleader.max(zxid);
                 }
                 Some(PacketType::NewLeader) => c.newleader_sent = true,
+                Some(PacketType::UpToDate) => c.uptodate_sent = true,
+                _ => {}
+            }
+            let in_sync_tail = c.newleader_sent && !c.uptodate_sent;
+            match kind {
+                Some(PacketType::Proposal) if !c.newleader_sent => {
+                    c.uncommitted_before_newleader.insert(zxid);
+                }
+                Some(PacketType::Commit) if !c.newleader_sent => {
+                    c.uncommitted_before_newleader.remove(&zxid);
+                }
+                Some(PacketType::Proposal) if in_sync_tail => {
+                    self.count("PROPOSAL between NEWLEADER and UPTODATE");
+                }
+                Some(PacketType::Commit)
+                    if in_sync_tail && c.uncommitted_before_newleader.contains(&zxid) =>
+                {
+                    let learner = c.learner + 1;
+                    self.violate(format!(
+                        "COMMIT {zxid} to node {learner} between NEWLEADER and UPTODATE, its \
+                         PROPOSAL sent before NEWLEADER (a ZooKeeper 3.8 learner fails the \
+                         sync: ZOOKEEPER-4394)"
+                    ));
+                }
                 _ => {}
             }
             return;

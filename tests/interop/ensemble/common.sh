@@ -191,8 +191,8 @@ addr() { echo "127.0.0.1:${CPORT[$1]}"; }
 wait_client_file() {
   local deadline=$((SECONDS + 3 * WAIT_S))
   until [ -e "$2" ]; do
-    kill -0 "$1" 2>/dev/null || { wait "$1" || true; fail "the failover client exited before $3"; }
-    [ "$SECONDS" -lt "$deadline" ] || fail "hang guard: the failover client did not get to $3"
+    kill -0 "$1" 2>/dev/null || { wait "$1" || true; fail "the client exited before $3"; }
+    [ "$SECONDS" -lt "$deadline" ] || fail "hang guard: the client did not get to $3"
     sleep 0.2
   done
 }
