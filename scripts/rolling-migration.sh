@@ -92,29 +92,9 @@ C=("" "${P[0]}" "${P[1]}" "${P[2]}")
 Q=("" "${P[3]}" "${P[4]}" "${P[5]}")
 E=("" "${P[6]}" "${P[7]}" "${P[8]}")
 
-write_cfg() {  # N -> $WORK/mN/zoo.cfg, with its myid file in the dataDir
-  local i=$1 d=$WORK/m$1
-  mkdir -p "$d/data" "$d/log"
-  echo "$i" >"$d/data/myid"
-  cat >"$d/zoo.cfg" <<EOF
-tickTime=200
-initLimit=50
-syncLimit=25
-dataDir=$d/data
-dataLogDir=$d/log
-clientPort=${C[$i]}
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-maxSessionTimeout=60000
-4lw.commands.whitelist=*
-admin.enableServer=false
-autopurge.purgeInterval=0
-server.1=127.0.0.1:${Q[1]}:${E[1]}
-server.2=127.0.0.1:${Q[2]}:${E[2]}
-server.3=127.0.0.1:${Q[3]}:${E[3]}
-EOF
-  local kv
-  for kv in ${MIGRATION_ZOO_CFG_EXTRA:-}; do echo "$kv" >>"$d/zoo.cfg"; done
+write_cfg() {  # N -> $WORK/mN/zoo.cfg, with MIGRATION_ZOO_CFG_EXTRA's lines
+  # shellcheck disable=SC2086 # MIGRATION_ZOO_CFG_EXTRA is a list of key=value words
+  mixed_member_cfg "$1" ${MIGRATION_ZOO_CFG_EXTRA:-}
 }
 
 # start_as NAME KIND - member NAME (mN) as KIND (zookeeper|corral) on $WORK/mN/zoo.cfg; both

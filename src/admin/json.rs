@@ -94,7 +94,8 @@ fn indent(out: &mut String, depth: usize) {
     }
 }
 
-fn write_str(out: &mut String, s: &str) {
+/// Appends `s` as a JSON string literal.
+pub(crate) fn write_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {

@@ -7,7 +7,7 @@
 
 pub mod commands;
 pub mod http;
-mod json;
+pub(crate) mod json;
 mod monitor;
 pub mod prometheus;
 

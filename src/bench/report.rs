@@ -205,12 +205,12 @@ struct Json {
 impl Json {
     fn key(&mut self, k: &str) {
         self.out.push(if self.out.is_empty() { '{' } else { ',' });
-        push_json_string(&mut self.out, k);
+        crate::admin::json::write_str(&mut self.out, k);
         self.out.push(':');
     }
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        push_json_string(&mut self.out, v);
+        crate::admin::json::write_str(&mut self.out, v);
     }
     fn num(&mut self, k: &str, v: f64) {
         self.key(k);
@@ -238,22 +238,6 @@ impl Json {
         self.out.push('}');
         self.out
     }
-}
-
-fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -47,29 +47,7 @@ C=("" "${P[0]}" "${P[1]}" "${P[2]}")
 Q=("" "${P[3]}" "${P[4]}" "${P[5]}")
 E=("" "${P[6]}" "${P[7]}" "${P[8]}")
 
-write_cfg() {  # N -> $WORK/mN/zoo.cfg, with its myid file in the dataDir
-  local i=$1 d=$WORK/m$1
-  mkdir -p "$d/data" "$d/log"
-  echo "$i" >"$d/data/myid"
-  cat >"$d/zoo.cfg" <<EOF
-tickTime=200
-initLimit=50
-syncLimit=25
-dataDir=$d/data
-dataLogDir=$d/log
-clientPort=${C[$i]}
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-maxSessionTimeout=60000
-4lw.commands.whitelist=*
-admin.enableServer=false
-autopurge.purgeInterval=0
-server.1=127.0.0.1:${Q[1]}:${E[1]}
-server.2=127.0.0.1:${Q[2]}:${E[2]}
-server.3=127.0.0.1:${Q[3]}:${E[3]}
-EOF
-}
-for i in 1 2 3; do write_cfg "$i"; done
+for i in 1 2 3; do mixed_member_cfg "$i"; done
 
 start_zk() { java_member "zk$1" "$WORK/m$1/zoo.cfg"; }
 start_corral3() {

@@ -234,3 +234,33 @@ KEEP_VAR=${KEEP_VAR:-ENSEMBLE_KEEP}
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# mixed_member_cfg N [KEY=VALUE...] - writes $WORK/mN/zoo.cfg, and the myid file in its
+# dataDir, for member N of a 3-member ensemble on the client, quorum and election ports in the
+# arrays C, Q and E (indexed from 1), in the one shape both Apache ZooKeeper and corral read;
+# each KEY=VALUE is one more line.
+mixed_member_cfg() {
+  local i=$1 d=$WORK/m$1
+  mkdir -p "$d/data" "$d/log"
+  echo "$i" >"$d/data/myid"
+  cat >"$d/zoo.cfg" <<EOF
+tickTime=200
+initLimit=50
+syncLimit=25
+dataDir=$d/data
+dataLogDir=$d/log
+clientPort=${C[$i]}
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+maxSessionTimeout=60000
+4lw.commands.whitelist=*
+admin.enableServer=false
+autopurge.purgeInterval=0
+server.1=127.0.0.1:${Q[1]}:${E[1]}
+server.2=127.0.0.1:${Q[2]}:${E[2]}
+server.3=127.0.0.1:${Q[3]}:${E[3]}
+EOF
+  shift
+  local kv
+  for kv in "$@"; do echo "$kv" >>"$d/zoo.cfg"; done
+}
