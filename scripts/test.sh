@@ -138,6 +138,19 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# release_bins - the release binaries the later steps run (corral, examples/write_zk_files).
+# After the test step they are there: `cargo test --release` builds the binary for the
+# integration tests and every example. `cargo build` would compile the crate again, as the
+# test build's dependency features differ from a plain build's (minutes on a fresh runner),
+# so it runs only when the cargo steps were skipped.
+release_bins() {
+  if [ "${SKIP_CARGO:-0}" != 1 ] && [ -x "$RELEASE/corral" ] \
+    && [ -x "$RELEASE/examples/write_zk_files" ]; then
+    return 0
+  fi
+  cargo build --release --bin corral --example write_zk_files
+}
+
 fourlw() {  # cmd host port
   printf '%s' "$1" | nc -w 2 "$2" "$3" 2>/dev/null || true
 }
@@ -186,7 +199,7 @@ if [ -n "${ZK_HOSTS:-}" ]; then
   WALK_AT_ROOT=0
 else
   begin server "build and start corral"
-  cargo build --release --bin corral
+  release_bins
   SERVER_DIR=$(mktemp -d /tmp/corral-test.XXXXXX)
   SERVER_LOG=$SERVER_DIR/corral.log
   mkdir -p "$SERVER_DIR/data"
@@ -241,7 +254,7 @@ done_step
 # Not against $ZK_HOSTS: kazoo's harness stops and restarts its servers (restart tests), so
 # scripts/compat/kazoo.sh lets it start corral servers of its own.
 begin kazoo-upstream "kazoo's own test suite (kazoo.tests) against corral"
-cargo build --release --bin corral
+release_bins
 scripts/compat/kazoo.sh "$RELEASE/corral"
 done_step
 
@@ -249,17 +262,17 @@ done_step
 # Not against $ZK_HOSTS: the script starts corral and Apache ZooKeeper itself, one after
 # the other on the same directories.
 begin interchange "corral and Apache ZooKeeper 3.8 read each other's data directories"
-cargo build --release --bin corral
+release_bins
 PYTHON=$VENV/bin/python tests/interop/interchange.sh "$RELEASE/corral"
 done_step
 
 begin zkfiles "corral data reads ZooKeeper's files; ZooKeeper's tools read corral's"
-cargo build --release --bin corral --example write_zk_files
+release_bins
 tests/interop/zk_files_check.sh "$RELEASE/corral" "$RELEASE/examples/write_zk_files"
 done_step
 
 begin admin "the AdminServer side by side with Apache ZooKeeper 3.8's; /metrics parsed"
-cargo build --release --bin corral
+release_bins
 "$VENV/bin/python" tests/interop/admin_check.py "$RELEASE/corral"
 done_step
 
@@ -267,22 +280,22 @@ done_step
 # Not against $ZK_HOSTS: each script starts, kills and restarts ensemble members of its own
 # (free ports, temp dirs) and stops them, by pid, on any exit.
 begin ensemble "a 3-member corral ensemble: the seed's command lines, clients, kill -9 of the leader"
-cargo build --release --bin corral
+release_bins
 PYTHON=$VENV/bin/python tests/interop/ensemble_check.sh "$RELEASE/corral"
 done_step
 
 begin mixed "corral and Apache ZooKeeper 3.8 members in one ensemble"
-cargo build --release --bin corral
+release_bins
 PYTHON=$VENV/bin/python tests/interop/mixed_check.sh "$RELEASE/corral"
 done_step
 
 begin migration "rolling migration Apache ZooKeeper -> corral -> Apache ZooKeeper under load"
-cargo build --release --bin corral
+release_bins
 CORRAL_BIN=$RELEASE/corral PYTHON=$VENV/bin/python scripts/rolling-migration.sh
 done_step
 
 begin ensemble-script "scripts/ensemble.sh start|status|stop on conf/ensemble-3"
-cargo build --release --bin corral
+release_bins
 PYTHON=$VENV/bin/python tests/interop/ensemble_script_check.sh "$RELEASE/corral"
 done_step
 
@@ -296,7 +309,7 @@ done_step
 # Not against $ZK_HOSTS: the script runs corral in containers of its own (compose projects
 # of its own, free ports on 127.0.0.1) and takes them down with their networks and volumes.
 begin docker "the corral image and docker/'s compose files under Debian's docker.io"
-cargo build --release --bin corral
+release_bins
 PYTHON=$VENV/bin/python tests/interop/docker_check.sh "$RELEASE/corral"
 done_step
 
