@@ -10,7 +10,10 @@
 
 use super::http::{Handler, Request, Response};
 use super::json::Json;
-use super::{ZK_VERSION, dir_size, monitor, proposal_sizes, session_of, totals, zk_node_count};
+use super::{
+    ZK_VERSION, dir_size, monitor, proposal_sizes, reset_connection_stats, reset_server_stats,
+    session_of, totals, watch_totals, zk_node_count,
+};
 use crate::sequencer::Mode;
 use crate::state::{ConnInfo, Shared};
 use std::sync::Arc;
@@ -29,11 +32,7 @@ struct Command {
 const COMMANDS: &[Command] = &[
     cmd(&["configuration", "conf", "config"], true, configuration),
     cmd(&["connection_stat_reset", "crst"], true, |s, _, _| {
-        for shard in &s.shards {
-            for c in shard.conns.lock().values() {
-                c.reset();
-            }
-        }
+        reset_connection_stats(s)
     }),
     cmd(&["connections", "cons"], true, |s, _, r| {
         r.put("connections", connections(s, true));
@@ -93,12 +92,7 @@ const COMMANDS: &[Command] = &[
     cmd(&["server_stats", "srvr"], true, server_stats),
     cmd(&["set_trace_mask", "stmk"], false, set_trace_mask),
     cmd(&["stat_reset", "srst"], true, |s, _, _| {
-        for shard in &s.shards {
-            shard.stats.reset();
-        }
-        if s.serving() == Some(Mode::Leader) {
-            *s.proposal_sizes.lock() = None;
-        }
+        reset_server_stats(s)
     }),
     cmd(&["stats", "stat"], true, |s, req, r| {
         server_stats(s, req, r);
@@ -108,13 +102,7 @@ const COMMANDS: &[Command] = &[
     cmd(&["system_properties", "sysp"], false, system_properties),
     cmd(&["voting_view"], true, voting_view),
     cmd(&["watch_summary", "wchs"], true, |s, _, r| {
-        let (mut conns, mut paths, mut total) = (0, 0, 0);
-        for shard in &s.shards {
-            let w = shard.watches.lock();
-            conns += w.conn_count();
-            paths += w.path_count();
-            total += w.watch_count();
-        }
+        let (conns, paths, total) = watch_totals(s);
         r.put("num_connections", conns);
         r.put("num_paths", paths);
         r.put("num_total_watches", total);
@@ -364,12 +352,7 @@ fn server_stats(s: &Shared, _: &Request, r: &mut Json) {
     st.put("server_state", mode.map_or("", |m| m.as_str()));
     st.put("last_processed_zxid", s.tree.read().last_zxid().0);
     st.put("outstanding_requests", t.outstanding);
-    let avg = if t.lat_count == 0 {
-        0.0
-    } else {
-        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
-    };
-    st.put("avg_latency", (avg * 10000.0).round() / 10000.0);
+    st.put("avg_latency", t.avg_ms());
     st.put("max_latency", t.lat_max_us / 1000);
     st.put("min_latency", t.lat_min_us / 1000);
     st.put("num_alive_client_connections", t.connections);

@@ -48,20 +48,11 @@ pub fn execute(cmd: &str, shared: &Shared) -> String {
         "mntr" => monitor(shared),
         "cons" => connections(shared, true),
         "crst" => {
-            for s in &shared.shards {
-                for c in s.conns.lock().values() {
-                    c.reset();
-                }
-            }
+            reset_connection_stats(shared);
             "Connection stats reset.\n".to_string()
         }
         "srst" => {
-            for s in &shared.shards {
-                s.stats.reset();
-            }
-            if shared.serving() == Some(crate::sequencer::Mode::Leader) {
-                *shared.proposal_sizes.lock() = None;
-            }
+            reset_server_stats(shared);
             "Server stats reset.\n".to_string()
         }
         "wchs" => watch_summary(shared),
@@ -95,6 +86,18 @@ struct Totals {
     lat_total_us: u64,
     lat_count: u64,
     connections: usize,
+}
+
+impl Totals {
+    /// The mean request latency in ms, rounded to 4 places as ZooKeeper
+    /// reports it; 0 before any request.
+    fn avg_ms(&self) -> f64 {
+        if self.lat_count == 0 {
+            return 0.0;
+        }
+        let avg = self.lat_total_us as f64 / self.lat_count as f64 / 1000.0;
+        (avg * 10000.0).round() / 10000.0
+    }
 }
 
 fn totals(shared: &Shared) -> Totals {
@@ -135,15 +138,10 @@ fn java_double(v: f64) -> String {
 
 /// ZooKeeper reports latencies in milliseconds.
 fn latency_line(t: &Totals) -> String {
-    let avg_ms = if t.lat_count == 0 {
-        0.0
-    } else {
-        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
-    };
     format!(
         "Latency min/avg/max: {}/{}/{}\n",
         t.lat_min_us / 1000,
-        java_double((avg_ms * 10000.0).round() / 10000.0),
+        java_double(t.avg_ms()),
         t.lat_max_us / 1000
     )
 }
@@ -285,7 +283,8 @@ fn session_of(shared: &Shared, conn: crate::watch::ConnId) -> i64 {
         .unwrap_or(0)
 }
 
-fn watch_summary(shared: &Shared) -> String {
+/// Connections watching, paths watched, watches: summed over the shards.
+fn watch_totals(shared: &Shared) -> (usize, usize, usize) {
     let (mut conns, mut paths, mut total) = (0, 0, 0);
     for s in &shared.shards {
         let w = s.watches.lock();
@@ -293,7 +292,31 @@ fn watch_summary(shared: &Shared) -> String {
         paths += w.path_count();
         total += w.watch_count();
     }
+    (conns, paths, total)
+}
+
+fn watch_summary(shared: &Shared) -> String {
+    let (conns, paths, total) = watch_totals(shared);
     format!("{conns} connections watching {paths} paths\nTotal watches:{total}\n")
+}
+
+/// `crst`: every connection's counters.
+fn reset_connection_stats(shared: &Shared) {
+    for s in &shared.shards {
+        for c in s.conns.lock().values() {
+            c.reset();
+        }
+    }
+}
+
+/// `srst`: the server's counters (and a leader's proposal sizes).
+fn reset_server_stats(shared: &Shared) {
+    for s in &shared.shards {
+        s.stats.reset();
+    }
+    if shared.serving() == Some(crate::sequencer::Mode::Leader) {
+        *shared.proposal_sizes.lock() = None;
+    }
 }
 
 fn watches_by_session(shared: &Shared) -> String {

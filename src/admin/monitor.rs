@@ -263,11 +263,6 @@ pub fn gather(shared: &Shared) -> Option<Monitor> {
     };
     // SAFETY: getrlimit writes into the struct we own.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let avg_ms = if t.lat_count == 0 {
-        0.0
-    } else {
-        t.lat_total_us as f64 / t.lat_count as f64 / 1000.0
-    };
     let auth_failed: u64 = shared
         .shards
         .iter()
@@ -276,7 +271,7 @@ pub fn gather(shared: &Shared) -> Option<Monitor> {
     let mut g: Vec<(&'static str, Json)> = vec![
         ("version", ZK_VERSION.into()),
         ("server_state", mode.as_str().into()),
-        ("avg_latency", Json::Float(round4(avg_ms))),
+        ("avg_latency", Json::Float(t.avg_ms())),
         ("max_latency", (t.lat_max_us / 1000).into()),
         ("min_latency", (t.lat_min_us / 1000).into()),
         ("packets_received", t.received.into()),
